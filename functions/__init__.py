@@ -1,0 +1,1 @@
+"""One blueprint per function group; function_app.py registers them."""

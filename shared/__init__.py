@@ -1,0 +1,1 @@
+"""Code shared by every function: models, limits, settings, repositories, services."""

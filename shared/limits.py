@@ -1,0 +1,58 @@
+"""Every limit the service enforces, in one place.
+
+The models, the ingest service, the queue packer, the archive writer and the
+OpenAPI document all read these names; nothing else hard-codes a limit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+# --- request ---------------------------------------------------------------
+MAX_EVENTS_PER_REQUEST = 500
+MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB
+
+# --- event times -----------------------------------------------------------
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+# Nothing on the platform predates this; older timestamps are client bugs.
+MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+# --- strings ---------------------------------------------------------------
+MAX_CONTENT_CHARS = 32_000  # forum post / reply body
+MAX_FEEDBACK_TEXT_CHARS = 32_000
+MAX_TITLE_CHARS = 500
+MAX_CHANGES_SUMMARY_CHARS = 4_000
+MAX_SECTION_NAME_CHARS = 200
+
+# --- lists and numbers ------------------------------------------------------
+MAX_SECTIONS_READ = 1_000
+MAX_POLLS_LAUNCHED = 1_000
+MAX_ATTEMPT_NUMBER = 10_000
+MAX_SCORE = 1_000_000.0
+MAX_DURATION_SECONDS = 366 * 24 * 3600  # a year, for any duration or watch time
+MAX_MESSAGES_SENT = 1_000_000
+
+# --- quiz answers (question_id -> answer) ------------------------------------
+MAX_ANSWERS = 500  # questions per attempt
+MAX_QUESTION_ID_CHARS = 100
+MAX_ANSWERS_DEPTH = 4  # nesting of an answer value (list/object) below the question
+MAX_ANSWERS_JSON_CHARS = 64_000  # the whole answers object, serialized
+
+# --- queue messages ------------------------------------------------------------
+# Azure Storage queues accept at most 64 KiB per message, counted after the
+# base64 encoding the Functions host expects (host.json messageEncoding).
+QUEUE_MESSAGE_MAX_BYTES = 64 * 1024
+# Raw JSON that still fits once base64 grows it by 4/3 (with a little headroom).
+QUEUE_PAYLOAD_MAX_BYTES = (QUEUE_MESSAGE_MAX_BYTES // 4) * 3 - 512
+
+# --- archive (Azure Table storage) ------------------------------------------------
+TABLE_BATCH_MAX_ENTITIES = 100  # entity-group transaction limit
+TABLE_BATCH_MAX_BYTES = 3 * 1024 * 1024  # service limit is 4 MiB; keep headroom
+TABLE_PROPERTY_MAX_CHARS = 32_000  # 64 KiB of UTF-16 per string property
+TABLE_ENTITY_MAX_BYTES = 1024 * 1024
+
+# --- read API -------------------------------------------------------------------
+LEADERBOARD_DEFAULT_LIMIT = 10
+LEADERBOARD_MAX_LIMIT = 100
+NOTIFICATIONS_DEFAULT_LIMIT = 20
+NOTIFICATIONS_MAX_LIMIT = 100

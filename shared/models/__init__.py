@@ -1,0 +1,1 @@
+"""Pydantic models: the activity events and the API's request/response shapes."""

@@ -1,0 +1,143 @@
+"""Azure Storage queues (and the claim-check blobs behind oversized messages).
+
+Ingest hands every packed envelope to each sink's queue (persist, archive) and
+answers 202 only once all of them are stored; a failure part-way removes what
+was already sent (best effort) and raises ``QueueUnavailable`` so the client
+gets a 503 and retries. Retried events keep their ids, so anything left behind
+by a failed rollback is a harmless duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import lru_cache
+from threading import Lock
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient
+
+from shared.models.messages import Envelope, claim_check, parse_envelope
+from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Fail fast: a client waiting on a dead queue is better told 503 quickly.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.2,
+    "connection_timeout": 3,
+    "read_timeout": 10,
+}
+
+
+class QueueUnavailable(Exception):
+    """The queue could not take the events; nothing was accepted."""
+
+
+class EventQueue:
+    """Sends event envelopes to the sink queues; resolves claim checks."""
+
+    def __init__(
+        self, connection_string: str, queue_names: Sequence[str], payload_container: str
+    ) -> None:
+        self._service = QueueServiceClient.from_connection_string(
+            connection_string, **_CLIENT_OPTIONS
+        )
+        self._blobs = BlobServiceClient.from_connection_string(
+            connection_string, **_CLIENT_OPTIONS
+        )
+        self._queues = [self._service.get_queue_client(name) for name in queue_names]
+        self._container = self._blobs.get_container_client(payload_container)
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
+        self._ready = False
+        self._ready_lock = Lock()
+
+    def _ensure_created(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            for queue in self._queues:
+                try:
+                    queue.create_queue()
+                except ResourceExistsError:
+                    pass
+            try:
+                self._container.create_container()
+            except ResourceExistsError:
+                pass
+            self._ready = True
+
+    def send(self, envelopes: Sequence[tuple[bytes, bool]], received_at: datetime) -> None:
+        """Store every envelope on every sink queue, or raise ``QueueUnavailable``."""
+        try:
+            self._ensure_created()
+            payloads = [
+                payload if fits else self._store_blob(payload, received_at)
+                for payload, fits in envelopes
+            ]
+        except AzureError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        texts = [base64.b64encode(payload).decode("ascii") for payload in payloads]
+        jobs = [(queue, text) for text in texts for queue in self._queues]
+        futures = [self._pool.submit(queue.send_message, text) for queue, text in jobs]
+        sent, failure = [], None
+        for (queue, _), future in zip(jobs, futures, strict=True):
+            try:
+                sent.append((queue, future.result()))
+            except AzureError as exc:
+                failure = exc
+        if failure is not None:
+            self._rollback(sent)
+            raise QueueUnavailable(str(failure)) from failure
+
+    def _store_blob(self, payload: bytes, received_at: datetime) -> bytes:
+        name = f"{received_at:%Y/%m/%d}/{uuid.uuid4()}.json"
+        self._container.upload_blob(name, payload, overwrite=True)
+        return claim_check(received_at, name)
+
+    @staticmethod
+    def _rollback(sent: list[tuple[QueueClient, Any]]) -> None:
+        for queue, message in sent:
+            try:
+                queue.delete_message(message.id, message.pop_receipt)
+            except AzureError:
+                log.warning("could not withdraw message %s from %s", message.id, queue.queue_name)
+
+    def open_envelope(self, body: bytes | str) -> Envelope:
+        """Parse a message body, fetching the blob a claim check points to."""
+        envelope = parse_envelope(body)
+        if envelope.payload_ref is None:
+            return envelope
+        blob = self._container.download_blob(envelope.payload_ref).readall()
+        return parse_envelope(blob)
+
+    def ping(self) -> None:
+        """Raise if the queue service does not answer."""
+        next(iter(self._service.list_queues(results_per_page=1)), None)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+        self._service.close()
+        self._blobs.close()
+
+
+@lru_cache(maxsize=4)
+def _event_queue(connection: str, queues: tuple[str, ...], container: str) -> EventQueue:
+    return EventQueue(connection, queues, container)
+
+
+def get_event_queue() -> EventQueue:
+    """The process-wide queue client for the current settings."""
+    s = get_settings()
+    return _event_queue(
+        s.storage_connection, (s.persist_queue, s.archive_queue), s.payload_container
+    )

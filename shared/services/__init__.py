@@ -1,0 +1,1 @@
+"""Logic that spans stores; functions call these, these call repositories."""

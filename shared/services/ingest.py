@@ -1,0 +1,144 @@
+"""Ingest: parse a request body, validate each event, queue the valid ones."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from shared import limits
+from shared.models.api import FieldError, IngestResponse, Rejection
+from shared.models.events import ActivityEvent, FieldRuleError, event_adapter
+from shared.models.messages import pack_events
+
+
+class RequestError(Exception):
+    """The request as a whole is unacceptable (4xx with ``{"error": ...}``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class EnvelopeSink(Protocol):
+    def send(self, envelopes: list[tuple[bytes, bool]], received_at: datetime) -> None: ...
+
+
+def parse_body(body: bytes, content_type: str | None) -> list[Any]:
+    """The raw events of a request: one event object or ``{"events": [...]}``."""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime != "application/json":
+        raise RequestError(415, "Content-Type must be application/json")
+    if len(body) > limits.MAX_REQUEST_BYTES:
+        raise RequestError(
+            413, f"request body is {len(body)} bytes; the limit is {limits.MAX_REQUEST_BYTES}"
+        )
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(400, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise RequestError(400, 'body must be an event object or {"events": [...]}')
+    if "type" in document:
+        return [document]
+    if set(document) != {"events"} or not isinstance(document["events"], list):
+        raise RequestError(
+            400, 'body must be an event object (with "type") or {"events": [...]} and nothing else'
+        )
+    events: list[Any] = document["events"]
+    if not events:
+        raise RequestError(400, '"events" must contain at least one event')
+    if len(events) > limits.MAX_EVENTS_PER_REQUEST:
+        raise RequestError(
+            413,
+            f"{len(events)} events in one request; the limit is {limits.MAX_EVENTS_PER_REQUEST}",
+        )
+    return events
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(event)"
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """Pydantic's errors as ``{field, message}``, blaming the field to fix."""
+    errors = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        message = error["msg"]
+        if kind == "model_attributes_type" and loc == ():
+            errors.append(FieldError(field="(event)", message="an event must be a JSON object"))
+            continue
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            errors.append(FieldError(field="type", message=message))
+            continue
+        # Discriminated unions prefix the location with the event type.
+        loc = loc[1:] if loc else loc
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldRuleError):
+            loc = (*loc, cause.field)
+            message = str(cause)
+        elif kind == "value_error":
+            message = message.removeprefix("Value error, ")
+        errors.append(FieldError(field=_field_path(loc), message=message))
+    return errors
+
+
+@dataclass
+class Validated:
+    events: list[ActivityEvent] = field(default_factory=list)  # unique, to be queued
+    event_ids: list[str] = field(default_factory=list)  # every accepted position
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def validate_events(raw_events: list[Any]) -> Validated:
+    """Validate each event on its own so one bad event never sinks the rest."""
+    result = Validated()
+    seen: dict[Any, ActivityEvent] = {}
+    for index, raw in enumerate(raw_events):
+        try:
+            event = event_adapter.validate_python(raw).with_event_id()
+        except ValidationError as exc:
+            result.rejected.append(Rejection(index=index, errors=field_errors(exc)))
+            continue
+        earlier = seen.get(event.event_id)
+        if earlier is not None and earlier != event:
+            result.rejected.append(
+                Rejection(
+                    index=index,
+                    errors=[
+                        FieldError(
+                            field="event_id",
+                            message="is already used by an earlier event in this request "
+                            "with different content",
+                        )
+                    ],
+                )
+            )
+            continue
+        if earlier is None:
+            seen[event.event_id] = event
+            result.events.append(event)
+        result.event_ids.append(str(event.event_id))
+    return result
+
+
+def ingest(body: bytes, content_type: str | None, sink: EnvelopeSink) -> IngestResponse:
+    """Validate a request and queue its valid events; raises ``RequestError``.
+
+    The sink's own error (queue unavailable) propagates: nothing is accepted.
+    """
+    validated = validate_events(parse_body(body, content_type))
+    if validated.events:
+        received_at = datetime.now(UTC)
+        sink.send(list(pack_events(validated.events, received_at)), received_at)
+    return IngestResponse(
+        accepted=len(validated.event_ids),
+        event_ids=validated.event_ids,  # type: ignore[arg-type]
+        rejected=validated.rejected,
+    )

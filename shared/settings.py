@@ -1,0 +1,64 @@
+"""Settings, read from the environment (Azure app settings; locally the
+``Values`` of local.settings.json, which both hosts export, the real
+environment winning)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+DEV_STORAGE = "UseDevelopmentStorage=true"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"setting {name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection: str
+    archive_connection: str
+    postgres_dsn: str
+    redis_url: str
+    redis_prefix: str
+    rollup_bucket_seconds: int
+    persist_queue: str
+    archive_queue: str
+    archive_table_prefix: str
+    payload_container: str
+    retry_after_seconds: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        storage = env("AzureWebJobsStorage") or DEV_STORAGE
+        return cls(
+            storage_connection=storage,
+            archive_connection=env("ARCHIVE_STORAGE_CONNECTION") or storage,
+            postgres_dsn=env("POSTGRES_DSN") or "postgresql://postgres@127.0.0.1:5432/activity",
+            redis_url=env("REDIS_URL") or "redis://localhost:6379/0",
+            redis_prefix=env("REDIS_PREFIX") or "activity:",
+            rollup_bucket_seconds=_int("ROLLUP_BUCKET_SECONDS", 60),
+            # The queue trigger names read the same settings (%PERSIST_QUEUE%).
+            persist_queue=env("PERSIST_QUEUE") or "activity-persist",
+            archive_queue=env("ARCHIVE_QUEUE") or "activity-archive",
+            archive_table_prefix=env("ARCHIVE_TABLE_PREFIX") or "activityarchive",
+            payload_container=env("PAYLOAD_CONTAINER") or "activity-payloads",
+            retry_after_seconds=_int("RETRY_AFTER_SECONDS", 5),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()``."""
+    return Settings.from_env()
