@@ -20,7 +20,9 @@ from psycopg import sql
 
 from shared.settings import get_settings
 
-ADMIN_DSN = os.environ.get("TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_DSN = os.environ.get(
+    "TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STORAGE = os.environ.get("TEST_STORAGE_CONNECTION", "UseDevelopmentStorage=true")
 

@@ -97,8 +97,7 @@ def _check_answers(value: dict[str, Any]) -> dict[str, Any]:
     for question_id, answer in value.items():
         if _answer_depth(answer) > limits.MAX_ANSWERS_DEPTH:
             raise ValueError(
-                f"answer to {question_id!r} is nested deeper than "
-                f"{limits.MAX_ANSWERS_DEPTH} levels"
+                f"answer to {question_id!r} is nested deeper than {limits.MAX_ANSWERS_DEPTH} levels"
             )
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     if size > limits.MAX_ANSWERS_JSON_CHARS:

@@ -70,9 +70,11 @@ def pack_events(
 
 def claim_check(received_at: datetime, blob_name: str) -> bytes:
     """The message that stands in for an envelope stored as a blob."""
-    return Envelope(received_at=received_at, payload_ref=blob_name).model_dump_json(
-        exclude_defaults=False, exclude={"events"}
-    ).encode()
+    return (
+        Envelope(received_at=received_at, payload_ref=blob_name)
+        .model_dump_json(exclude_defaults=False, exclude={"events"})
+        .encode()
+    )
 
 
 def parse_envelope(payload: bytes | str) -> Envelope:

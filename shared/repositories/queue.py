@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import datetime
 from functools import lru_cache
 from threading import Lock
@@ -50,9 +51,7 @@ class EventQueue:
         self._service = QueueServiceClient.from_connection_string(
             connection_string, **_CLIENT_OPTIONS
         )
-        self._blobs = BlobServiceClient.from_connection_string(
-            connection_string, **_CLIENT_OPTIONS
-        )
+        self._blobs = BlobServiceClient.from_connection_string(connection_string, **_CLIENT_OPTIONS)
         self._queues = [self._service.get_queue_client(name) for name in queue_names]
         self._container = self._blobs.get_container_client(payload_container)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
@@ -66,14 +65,10 @@ class EventQueue:
             if self._ready:
                 return
             for queue in self._queues:
-                try:
+                with suppress(ResourceExistsError):
                     queue.create_queue()
-                except ResourceExistsError:
-                    pass
-            try:
+            with suppress(ResourceExistsError):
                 self._container.create_container()
-            except ResourceExistsError:
-                pass
             self._ready = True
 
     def send(self, envelopes: Sequence[tuple[bytes, bool]], received_at: datetime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -139,6 +140,6 @@ def ingest(body: bytes, content_type: str | None, sink: EnvelopeSink) -> IngestR
         sink.send(list(pack_events(validated.events, received_at)), received_at)
     return IngestResponse(
         accepted=len(validated.event_ids),
-        event_ids=validated.event_ids,  # type: ignore[arg-type]
+        event_ids=[uuid.UUID(event_id) for event_id in validated.event_ids],
         rejected=validated.rejected,
     )

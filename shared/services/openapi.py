@@ -67,10 +67,7 @@ API.schema("EventBatch", EventBatch)
 API.schema("IngestResponse", IngestResponse)
 API.schema("ErrorResponse", ErrorResponse)
 API.schema("HealthResponse", HealthResponse)
-API.schema(
-    "IngestRequest",
-    TypeAdapter(Event | EventBatch),  # type: ignore[arg-type]
-)
+API.schema("IngestRequest", TypeAdapter(Event | EventBatch))
 API.add(
     Operation(
         path="/api/v1/events",
