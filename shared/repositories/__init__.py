@@ -1,0 +1,1 @@
+"""Repositories: one module per store (queues, PostgreSQL, Redis, the table archive)."""

@@ -1,0 +1,459 @@
+"""The compliance archive: every event as an entity in Azure Table storage.
+
+Layout (docs/archive.md has the reasoning):
+
+- one table per month of event time, ``{prefix}{YYYYMM}``, so retention drops
+  whole tables;
+- PartitionKey = the acting user's id, so one user's events arriving together
+  share entity-group transactions and one user's archive is a partition query;
+- RowKey = ``{event time}_{event_id}``: deterministic, so a redelivered event
+  is upserted over itself, and time-ordered within the partition;
+- for every other user an event names (the student of a feedback), a small
+  reference entity in that user's partition, RowKey ``{event time}_{event_id}_ref``,
+  so export and erasure of any user never scan a table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
+
+from shared import limits
+from shared.models.events import ActivityEvent
+from shared.settings import get_settings
+
+ROW_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
+TABLE_MONTH_FORMAT = "%Y%m"
+REF_SUFFIX = "_ref"
+ACTOR_ROLE = "actor"
+EVENT_JSON = "event_json"
+EVENT_JSON_PARTS = "event_json_parts"
+
+# Keys are built from UUIDs, digits, "T", "Z", "_" and "-" only; an allow-list is
+# stricter than the service's deny-list (/ \ # ? and control characters).
+_KEY_PATTERN = re.compile(r"[0-9A-Za-z_-]{1,1024}")
+# Table names: 3-63 alphanumerics starting with a letter; the prefix leaves room
+# for the six month digits. Lowercase, because the service compares names
+# case-insensitively but filters (used to list our tables) case-sensitively.
+_PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{0,56}")
+# The multipart framing, URL and type annotations of one operation in a
+# transaction body, on top of the entity's own JSON (measured: ~400 bytes).
+_OPERATION_OVERHEAD_BYTES = 1024
+
+
+class InvalidKeyError(ValueError):
+    """A PartitionKey or RowKey that the Table service would reject or misroute."""
+
+
+class ArchiveEntityTooLargeError(ValueError):
+    """An event whose archive entity would exceed the service's entity size limit."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe PartitionKey/RowKey, else raise InvalidKeyError."""
+    if not _KEY_PATTERN.fullmatch(key):
+        raise InvalidKeyError(f"unsafe table key {key!r}: only [0-9A-Za-z_-] are allowed")
+    return key
+
+
+def table_name(prefix: str, occurred_at: datetime) -> str:
+    """The monthly table holding events that happened at ``occurred_at``."""
+    return f"{prefix}{occurred_at.astimezone(UTC).strftime(TABLE_MONTH_FORMAT)}"
+
+
+def row_key(occurred_at: datetime, event_id: uuid.UUID) -> str:
+    """The event's RowKey: sortable event time, then the id that makes it unique."""
+    time = occurred_at.astimezone(UTC).strftime(ROW_TIME_FORMAT)
+    return check_key(f"{time}_{event_id}")
+
+
+def partition_key(user_id: uuid.UUID | str) -> str:
+    """A user's PartitionKey: the canonical lowercase UUID (rejects anything else)."""
+    return check_key(str(uuid.UUID(str(user_id))))
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, which is how the service measures strings."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def split_utf16(text: str, max_units: int = limits.TABLE_PROPERTY_MAX_CHARS) -> list[str]:
+    """Split ``text`` into parts of at most ``max_units`` UTF-16 code units.
+
+    Parts end on code point boundaries, so a surrogate pair is never cut.
+    """
+    if max_units < 2:
+        raise ValueError("a part must hold at least 2 units (one non-BMP character)")
+    parts: list[str] = []
+    start = 0
+    while start < len(text):
+        size = max_units
+        while True:
+            part = text[start : start + size]
+            excess = utf16_len(part) - max_units
+            if excess <= 0:
+                break
+            # Each code point is one or two units: dropping ceil(excess / 2)
+            # code points may not be enough, but never drops below a fit.
+            size -= (excess + 1) // 2
+        parts.append(part)
+        start += len(part)
+    return parts
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return 4 + 2 * utf16_len(value)
+    if isinstance(value, bytes):
+        return 4 + len(value)
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int):
+        return 4 if -(2**31) <= value < 2**31 else 8
+    if isinstance(value, uuid.UUID):
+        return 16
+    if isinstance(value, (datetime, float)):
+        return 8
+    raise TypeError(f"no table type for {type(value).__name__}")
+
+
+def entity_size(entity: Mapping[str, Any]) -> int:
+    """Stored size in bytes, by the service's published formula.
+
+    4 bytes + 2 per key character + for each property 8 bytes, 2 per name
+    character and the value (strings 4 + 2 per UTF-16 unit, datetime 8, ...).
+    """
+    keys = entity["PartitionKey"] + entity["RowKey"]
+    size = 4 + 2 * utf16_len(keys)
+    for name, value in entity.items():
+        if name not in ("PartitionKey", "RowKey"):
+            size += 8 + 2 * len(name) + _value_size(value)
+    return size
+
+
+def payload_bytes(entity: Mapping[str, Any]) -> int:
+    """Estimated bytes the entity adds to a transaction request body."""
+    # The SDK sends ASCII-escaped JSON, so a CJK character costs 6 bytes and
+    # an emoji 12; measuring the same encoding keeps the estimate honest.
+    return len(json.dumps(entity, default=str)) + _OPERATION_OVERHEAD_BYTES
+
+
+def _event_id(event: ActivityEvent) -> uuid.UUID:
+    event_id = event.with_event_id().event_id
+    assert event_id is not None  # with_event_id always sets it
+    return event_id
+
+
+def _roles(event: ActivityEvent) -> dict[uuid.UUID, str]:
+    """Each user the event names after the actor, with the field naming them."""
+    roles: dict[uuid.UUID, str] = {}
+    for name in event.subject_fields:
+        value = getattr(event, name)
+        if value is not None and value != event.actor_id:
+            roles.setdefault(value, name)
+    return roles
+
+
+def event_entities(event: ActivityEvent, received_at: datetime) -> list[dict[str, Any]]:
+    """The event's entity (in the actor's partition), then one reference per subject."""
+    event_id = _event_id(event)
+    occurred_at = event.occurred_at.astimezone(UTC)
+    document = event.model_dump(mode="json")
+    document["event_id"] = str(event_id)
+    event_json = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    key = row_key(occurred_at, event_id)
+    entity: dict[str, Any] = {
+        "PartitionKey": partition_key(event.actor_id),
+        "RowKey": key,
+        "event_id": str(event_id),
+        "type": document["type"],
+        "user_id": str(event.actor_id),
+        "user_ids": ",".join(str(user_id) for user_id in event.user_ids),
+        "occurred_at": occurred_at,
+        "received_at": received_at.astimezone(UTC),
+    }
+    parts = split_utf16(event_json)
+    if len(parts) == 1:
+        entity[EVENT_JSON] = event_json
+    else:
+        entity[EVENT_JSON_PARTS] = len(parts)
+        entity.update({f"{EVENT_JSON}_{index:03d}": part for index, part in enumerate(parts)})
+    size = entity_size(entity)
+    if size > limits.TABLE_ENTITY_MAX_BYTES:
+        raise ArchiveEntityTooLargeError(
+            f"event {event_id} ({document['type']}) needs an archive entity of {size} bytes, "
+            f"over the limit of {limits.TABLE_ENTITY_MAX_BYTES}"
+        )
+    entities = [entity]
+    for subject, role in _roles(event).items():
+        entities.append(
+            {
+                "PartitionKey": partition_key(subject),
+                "RowKey": check_key(key + REF_SUFFIX),
+                "ref_partition": entity["PartitionKey"],
+                "ref_row": key,
+                "event_id": str(event_id),
+                "type": document["type"],
+                "role": role,
+                "occurred_at": occurred_at,
+            }
+        )
+    return entities
+
+
+def event_json(entity: Mapping[str, Any]) -> str:
+    """The full event JSON of an archive entity, reassembled from its parts."""
+    if EVENT_JSON in entity:
+        text: str = entity[EVENT_JSON]
+        return text
+    count = int(entity[EVENT_JSON_PARTS])
+    return "".join(entity[f"{EVENT_JSON}_{index:03d}"] for index in range(count))
+
+
+def chunk_entities(
+    entities: Iterable[dict[str, Any]],
+    max_entities: int = limits.TABLE_BATCH_MAX_ENTITIES,
+    max_bytes: int = limits.TABLE_BATCH_MAX_BYTES,
+) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive groups that each fit in one entity-group transaction."""
+    chunk: list[dict[str, Any]] = []
+    chunk_bytes = 0
+    for entity in entities:
+        size = payload_bytes(entity)
+        if chunk and (len(chunk) == max_entities or chunk_bytes + size > max_bytes):
+            yield chunk
+            chunk, chunk_bytes = [], 0
+        chunk.append(entity)
+        chunk_bytes += size
+    if chunk:
+        yield chunk
+
+
+class ArchiveRepository:
+    """Reads and writes the monthly archive tables of one storage account."""
+
+    def __init__(
+        self,
+        connection_string: str,
+        table_prefix: str,
+        *,
+        max_workers: int = 8,
+        **client_options: Any,
+    ) -> None:
+        """``client_options`` go to the SDK client (e.g. ``retry_total``)."""
+        prefix = table_prefix.lower()
+        if not _PREFIX_PATTERN.fullmatch(prefix):
+            raise ValueError(
+                f"archive table prefix {table_prefix!r} must be 1-57 letters and digits, "
+                "starting with a letter"
+            )
+        self.table_prefix = prefix
+        # azure-data-tables 12.7 expands UseDevelopmentStorage=true to Azurite's
+        # well-known account itself.
+        self._service = TableServiceClient.from_connection_string(
+            connection_string, **client_options
+        )
+        self._clients: dict[str, TableClient] = {}
+        self._created: set[str] = set()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="archive")
+
+    def close(self) -> None:
+        """Stop the writer threads and close the HTTP connections."""
+        self._pool.shutdown(wait=True)
+        self._service.close()
+
+    # --- writes ----------------------------------------------------------
+
+    def archive_events(self, events: Sequence[ActivityEvent], received_at: datetime) -> int:
+        """Upsert the events (and their subject references); return how many events.
+
+        Raises on any failure so the queue message is retried; what was written
+        before the failure is overwritten identically by the retry.
+        """
+        if received_at.tzinfo is None:
+            raise ValueError("received_at must carry a time zone")
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        seen: set[uuid.UUID] = set()
+        for event in events:
+            event_id = _event_id(event)
+            # A transaction must not touch one RowKey twice; the first copy
+            # wins, as with ON CONFLICT DO NOTHING in PostgreSQL.
+            if event_id in seen:
+                continue
+            seen.add(event_id)
+            table = table_name(self.table_prefix, event.occurred_at)
+            for entity in event_entities(event, received_at):
+                groups.setdefault((table, entity["PartitionKey"]), []).append(entity)
+        for table in {table for table, _ in groups}:
+            self._ensure_table(table)
+        self._run(
+            [
+                (table, [("upsert", entity, {"mode": UpdateMode.REPLACE}) for entity in chunk])
+                for (table, _), entities in groups.items()
+                for chunk in chunk_entities(entities)
+            ]
+        )
+        return len(seen)
+
+    def delete_user(self, user_id: uuid.UUID | str) -> int:
+        """Erase every entity naming the user; return how many entities were deleted.
+
+        Partition queries and point deletes only: the user's own partition (their
+        events and their references), the events they are a subject of, and the
+        references their own events left in other users' partitions.
+        """
+        deleted = 0
+        for table in self.list_archive_tables():
+            client = self._client(table)
+            own = list(self._partition(table, user_id))
+            elsewhere: set[tuple[str, str]] = set()
+            for entity in own:
+                if entity["RowKey"].endswith(REF_SUFFIX):
+                    elsewhere.add((entity["ref_partition"], entity["ref_row"]))
+                else:
+                    for subject in entity["user_ids"].split(",")[1:]:
+                        elsewhere.add((subject, entity["RowKey"] + REF_SUFFIX))
+            self._run(
+                [
+                    (table, [("delete", entity) for entity in chunk])
+                    for chunk in chunk_entities(
+                        {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"]} for e in own
+                    )
+                ]
+            )
+            # delete_entity ignores entities already gone, so a repeat is harmless.
+            for partition, row in sorted(elsewhere):
+                client.delete_entity(partition, row)
+            deleted += len(own) + len(elsewhere)
+        return deleted
+
+    # --- reads -----------------------------------------------------------
+
+    def read_user(self, user_id: uuid.UUID | str) -> Iterator[dict[str, Any]]:
+        """Every archived event naming the user, month by month in event-time order.
+
+        Each record: ``table``, ``event_id``, ``type``, ``role`` (``actor`` or the
+        field naming the user, e.g. ``student_id``), ``actor_id``, ``occurred_at``
+        and ``event`` (the full event, or None when a reference outlived its event).
+        """
+        for table in self.list_archive_tables():
+            client = self._client(table)
+            for entity in self._partition(table, user_id):
+                if not entity["RowKey"].endswith(REF_SUFFIX):
+                    yield _record(table, ACTOR_ROLE, entity["user_id"], entity, entity)
+                    continue
+                try:
+                    target = client.get_entity(entity["ref_partition"], entity["ref_row"])
+                except ResourceNotFoundError:
+                    target = None
+                yield _record(table, entity["role"], entity["ref_partition"], entity, target)
+
+    def list_archive_tables(self) -> list[str]:
+        """The archive's monthly tables, oldest first."""
+        # A range filter on the name is a listing, not a scan of entities.
+        tables = self._service.query_tables(
+            "TableName ge @low and TableName lt @high",
+            parameters={"low": self.table_prefix, "high": self.table_prefix + "{"},
+        )
+        monthly = re.compile(re.escape(self.table_prefix) + r"\d{6}")
+        return sorted(t.name for t in tables if monthly.fullmatch(t.name))
+
+    def count_entities(self) -> int:
+        """Entities across all archive tables (a full scan: for tests and benchmarks)."""
+        return sum(
+            1
+            for table in self.list_archive_tables()
+            for _ in self._client(table).list_entities(select=["RowKey"])
+        )
+
+    def ping(self) -> None:
+        """Raise if the storage account cannot be reached."""
+        next(iter(self._service.list_tables(results_per_page=1)), None)
+
+    # --- internals -------------------------------------------------------
+
+    def _client(self, table: str) -> TableClient:
+        client = self._clients.get(table)
+        if client is None:
+            client = self._clients.setdefault(table, self._service.get_table_client(table))
+        return client
+
+    def _partition(self, table: str, user_id: uuid.UUID | str) -> Iterator[dict[str, Any]]:
+        entities: Iterator[dict[str, Any]] = self._client(table).query_entities(
+            "PartitionKey eq @pk", parameters={"pk": partition_key(user_id)}
+        )
+        return entities
+
+    def _ensure_table(self, table: str) -> None:
+        """Create the table on first use in this process (races are harmless)."""
+        if table in self._created:
+            return
+        with self._lock:
+            if table not in self._created:
+                # Succeeds quietly when another instance created it first.
+                self._service.create_table_if_not_exists(table)
+                self._created.add(table)
+
+    def _submit(self, table: str, operations: list[Any]) -> None:
+        try:
+            self._client(table).submit_transaction(operations)
+        except TableTransactionError as exc:
+            # error_code is set by the SDK's error decoding, not declared.
+            if getattr(exc, "error_code", None) != "TableNotFound":
+                raise
+            # Deleted since we created it (retention, a test's cleanup): create
+            # it again once; a second failure propagates.
+            with self._lock:
+                self._created.discard(table)
+            self._ensure_table(table)
+            self._client(table).submit_transaction(operations)
+
+    def _run(self, transactions: list[tuple[str, list[Any]]]) -> None:
+        """Submit the transactions, concurrently when there are several."""
+        if len(transactions) == 1:
+            self._submit(*transactions[0])
+            return
+        futures = [self._pool.submit(self._submit, *t) for t in transactions]
+        wait(futures)
+        for future in futures:
+            future.result()  # re-raises the first failure
+
+
+def _record(
+    table: str,
+    role: str,
+    actor_id: str,
+    entity: Mapping[str, Any],
+    target: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "table": table,
+        "event_id": entity["event_id"],
+        "type": entity["type"],
+        "role": role,
+        "actor_id": actor_id,
+        "occurred_at": entity["occurred_at"],
+        "event": None if target is None else json.loads(event_json(target)),
+    }
+
+
+@lru_cache(maxsize=8)
+def _archive(connection_string: str, table_prefix: str) -> ArchiveRepository:
+    return ArchiveRepository(connection_string, table_prefix)
+
+
+def get_archive() -> ArchiveRepository:
+    """The process-wide archive for the configured account and table prefix."""
+    settings = get_settings()
+    return _archive(settings.archive_connection, settings.archive_table_prefix)
