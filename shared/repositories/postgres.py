@@ -1,0 +1,510 @@
+"""PostgreSQL repository: persisting activity events and reading them back.
+
+The persist path writes one queue message in one transaction and one
+statement. ``event_ledger`` is the single dedupe point: the statement inserts
+the batch there with ``ON CONFLICT (event_id) DO NOTHING`` and every other
+table receives only the events that insert returned. The two merged tables
+(``lesson_progress``, ``live_class_engagement``) are upserts whose rules
+(min, max, union, latest) are associative, commutative and idempotent, so the
+state does not depend on arrival order or redeliveries. The table and column
+names come from the pydantic models; the SQL is composed with ``psycopg.sql``.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType, TracebackType
+from typing import Any, LiteralString, Self
+
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from shared.models.events import (
+    MODEL_BY_TYPE,
+    ActivityEvent,
+    ContentActivity,
+    Feedback,
+    ForumActivity,
+    LessonProgress,
+    LiveClassEngagement,
+    QuizAttempt,
+)
+from shared.settings import get_settings
+
+Row = dict[str, Any]
+
+TYPE_BY_MODEL: Mapping[type[ActivityEvent], str] = MappingProxyType(
+    {model: name for name, model in MODEL_BY_TYPE.items()}
+)
+
+
+def event_columns(model: type[ActivityEvent]) -> tuple[str, ...]:
+    """The model's fields as table columns (all but the ``type`` discriminator)."""
+    return tuple(name for name in model.model_fields if name != "type")
+
+
+# One row per unique event, for every type that keeps its events.
+HISTORY_TABLES: Mapping[type[ActivityEvent], str] = MappingProxyType(
+    {
+        LessonProgress: "lesson_progress_events",
+        QuizAttempt: "quiz_attempts",
+        ForumActivity: "forum_activity",
+        ContentActivity: "content_activity",
+        Feedback: "feedback",
+    }
+)
+
+# History tables with a natural key besides event_id. A new event whose key is
+# already stored is a duplicate (a resend under a fresh event_id): the first
+# stored event wins and the duplicate is dropped from the ledger as well.
+NATURAL_KEYS: Mapping[type[ActivityEvent], tuple[str, ...]] = MappingProxyType(
+    {QuizAttempt: ("attempt_id",)}
+)
+
+
+class Merge(enum.Enum):
+    """How a merged column combines two values for the same key."""
+
+    MIN = "min"  # the smallest non-null value (LEAST ignores nulls)
+    MAX = "max"  # the largest non-null value (GREATEST ignores nulls)
+    UNION = "union"  # distinct union of arrays, sorted
+    LATEST = "latest"  # from the event with the greatest (latest_by, event_id)
+
+
+@dataclass(frozen=True)
+class MergedTable:
+    """A table holding one merged row per key, folded from every event."""
+
+    model: type[ActivityEvent]
+    table: str
+    key: tuple[str, ...]
+    rules: Mapping[str, Merge]
+    # Orders the events for LATEST columns; event_id breaks ties so the
+    # order is total and the winner does not depend on arrival order.
+    latest_by: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.key + tuple(self.rules)
+
+
+LESSON_PROGRESS = MergedTable(
+    model=LessonProgress,
+    table="lesson_progress",
+    key=("student_id", "lesson_id"),
+    rules=MappingProxyType(
+        {
+            "started_at": Merge.MIN,
+            "completed_at": Merge.MIN,
+            "progress_percent": Merge.MAX,
+            "video_watch_time": Merge.MAX,
+            "sections_read": Merge.UNION,
+            "last_accessed_at": Merge.MAX,
+            "event_id": Merge.LATEST,
+        }
+    ),
+    latest_by="last_accessed_at",
+)
+
+LIVE_CLASS_ENGAGEMENT = MergedTable(
+    model=LiveClassEngagement,
+    table="live_class_engagement",
+    key=("session_id", "teacher_id"),
+    rules=MappingProxyType(
+        {
+            "class_id": Merge.LATEST,
+            "joined_at": Merge.MIN,
+            "left_at": Merge.MAX,
+            "duration_seconds": Merge.MAX,
+            "polls_launched": Merge.UNION,
+            "messages_sent": Merge.MAX,
+            "event_id": Merge.LATEST,
+        }
+    ),
+    # duration_seconds only grows during a session: the longest is the latest snapshot.
+    latest_by="duration_seconds",
+)
+
+MERGED_TABLES: tuple[MergedTable, ...] = (LESSON_PROGRESS, LIVE_CLASS_ENGAGEMENT)
+_MERGED_BY_MODEL: Mapping[type[ActivityEvent], MergedTable] = MappingProxyType(
+    {spec.model: spec for spec in MERGED_TABLES}
+)
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def _pick(rule: Merge, a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b) if rule is Merge.MIN else max(a, b)
+
+
+def merge_rows(spec: MergedTable, rows: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, ...], Row]:
+    """Fold event rows into one row per key by ``spec``'s rules, as the database does."""
+    merged: dict[tuple[Any, ...], Row] = {}
+    for row in rows:
+        key = tuple(row[name] for name in spec.key)
+        current = merged.get(key)
+        if current is None:
+            merged[key] = {
+                name: sorted(set(row[name])) if spec.rules.get(name) is Merge.UNION else row[name]
+                for name in spec.columns
+            }
+            continue
+        newer = (row[spec.latest_by], row["event_id"]) > (
+            current[spec.latest_by],
+            current["event_id"],
+        )
+        combined = dict(current)
+        for name, rule in spec.rules.items():
+            if rule is Merge.UNION:
+                combined[name] = sorted(set(current[name]) | set(row[name]))
+            elif rule is Merge.LATEST:
+                combined[name] = row[name] if newer else current[name]
+            else:
+                combined[name] = _pick(rule, current[name], row[name])
+        merged[key] = combined
+    return merged
+
+
+def unique_events(events: Iterable[ActivityEvent]) -> list[ActivityEvent]:
+    """The events with their ids set, each event_id once (the first occurrence wins)."""
+    unique: dict[uuid.UUID | None, ActivityEvent] = {}
+    for event in events:
+        event = event.with_event_id()
+        unique.setdefault(event.event_id, event)
+    return list(unique.values())
+
+
+def ledger_row(event: ActivityEvent, row: Mapping[str, Any]) -> Row:
+    """The event_ledger entry of an event, from its JSON-mode dump ``row``."""
+    return {
+        "event_id": row["event_id"],
+        "type": row["type"],
+        "actor_id": row[event.actor_field],
+        "user_ids": [str(user_id) for user_id in event.user_ids],
+        "occurred_at": row[event.time_field],
+    }
+
+
+def persist_params(events: Sequence[ActivityEvent], received_at: datetime) -> dict[str, Any]:
+    """The parameters of the persist statement: the ledger and the rows of each type."""
+    if received_at.tzinfo is None:
+        raise ValueError("received_at must be timezone-aware")
+    rows: dict[str, list[Row]] = {name: [] for name in MODEL_BY_TYPE}
+    ledger: list[Row] = []
+    for event in unique_events(events):
+        # JSON mode: ids and times become strings PostgreSQL parses exactly
+        # (floats round-trip: Python writes the shortest exact repr).
+        row = event.model_dump(mode="json")
+        rows[row["type"]].append(row)
+        ledger.append(ledger_row(event, row))
+    params: dict[str, Any] = {"received_at": received_at, "event_ledger": Jsonb(ledger)}
+    params.update({name: Jsonb(type_rows) for name, type_rows in rows.items()})
+    return params
+
+
+# --- the persist statement --------------------------------------------------------------------
+
+
+def _ident_list(names: Iterable[str], prefix: str | None = None) -> sql.Composed:
+    if prefix is None:
+        return sql.SQL(", ").join(sql.Identifier(name) for name in names)
+    return sql.SQL(", ").join(sql.Identifier(prefix, name) for name in names)
+
+
+def _rows_cte(model: type[ActivityEvent]) -> sql.Composed:
+    """The batch's new events of one type, as rows typed like their table."""
+    name = TYPE_BY_MODEL[model]
+    row_type = HISTORY_TABLES.get(model) or _MERGED_BY_MODEL[model].table
+    return sql.SQL(
+        "{cte} AS MATERIALIZED (\n"
+        "  SELECT {columns}, r.ordinality\n"
+        "  FROM jsonb_populate_recordset(NULL::{row_type}, {param}) WITH ORDINALITY AS r\n"
+        "  WHERE r.event_id IN (SELECT event_id FROM new_events)\n"
+        ")"
+    ).format(
+        cte=sql.Identifier(f"{name}_rows"),
+        columns=_ident_list(event_columns(model), "r"),
+        row_type=sql.Identifier(row_type),
+        param=sql.Placeholder(name),
+    )
+
+
+def _history_insert_cte(model: type[ActivityEvent], table: str) -> sql.Composed:
+    columns = event_columns(model)
+    natural_key = NATURAL_KEYS.get(model)
+    conflict: sql.Composable = sql.SQL("")
+    if natural_key:
+        conflict = sql.SQL("\n  ON CONFLICT ({}) DO NOTHING RETURNING event_id").format(
+            _ident_list(natural_key)
+        )
+    return sql.SQL(
+        "{cte} AS (\n"
+        "  INSERT INTO {table} ({columns}, received_at)\n"
+        "  SELECT {columns}, {received_at} FROM {rows} ORDER BY ordinality{conflict}\n"
+        ")"
+    ).format(
+        cte=sql.Identifier(f"{table}_insert"),
+        table=sql.Identifier(table),
+        columns=_ident_list(columns),
+        received_at=sql.Placeholder("received_at"),
+        rows=sql.Identifier(f"{TYPE_BY_MODEL[model]}_rows"),
+        conflict=conflict,
+    )
+
+
+def _aggregate(spec: MergedTable, name: str, rule: Merge) -> sql.Composable:
+    """Folds the batch's rows of one key (several events may share it)."""
+    column = sql.Identifier("r", name)
+    if rule is Merge.MIN:
+        return sql.SQL("min({})").format(column)
+    if rule is Merge.MAX:
+        return sql.SQL("max({})").format(column)
+    if rule is Merge.UNION:
+        element = sql.Identifier(f"u_{name}", "v")
+        return sql.SQL(
+            "coalesce(array_agg(DISTINCT {e} ORDER BY {e}) FILTER (WHERE {e} IS NOT NULL), '{{}}')"
+        ).format(e=element)
+    return sql.SQL("(array_agg({} ORDER BY {} DESC, {} DESC))[1]").format(
+        column, sql.Identifier("r", spec.latest_by), sql.Identifier("r", "event_id")
+    )
+
+
+def _combine(spec: MergedTable, name: str, rule: Merge) -> sql.Composable:
+    """Combines the stored row (t) with the batch's folded row (excluded)."""
+    stored, incoming = sql.Identifier("t", name), sql.Identifier("excluded", name)
+    if rule is Merge.MIN:
+        return sql.SQL("LEAST({}, {})").format(stored, incoming)
+    if rule is Merge.MAX:
+        return sql.SQL("GREATEST({}, {})").format(stored, incoming)
+    if rule is Merge.UNION:
+        return sql.SQL(
+            "ARRAY(SELECT DISTINCT u.v FROM unnest({} || {}) AS u(v) ORDER BY 1)"
+        ).format(stored, incoming)
+    order = (spec.latest_by, "event_id")
+    return sql.SQL("CASE WHEN ({}) > ({}) THEN {} ELSE {} END").format(
+        _ident_list(order, "excluded"), _ident_list(order, "t"), incoming, stored
+    )
+
+
+def _merge_cte(spec: MergedTable) -> sql.Composed:
+    unions = [name for name, rule in spec.rules.items() if rule is Merge.UNION]
+    # Unnesting multiplies a key's rows; min, max, distinct union and the
+    # first element of an ordered array_agg do not mind duplicates.
+    laterals = sql.SQL("").join(
+        sql.SQL(" LEFT JOIN LATERAL unnest({}) AS {}(v) ON true").format(
+            sql.Identifier("r", name), sql.Identifier(f"u_{name}")
+        )
+        for name in unions
+    )
+    folded = sql.SQL(", ").join(
+        [sql.Identifier("r", name) for name in spec.key]
+        + [_aggregate(spec, name, rule) for name, rule in spec.rules.items()]
+    )
+    updates = sql.SQL(",\n    ").join(
+        [
+            sql.SQL("{} = {}").format(sql.Identifier(name), _combine(spec, name, rule))
+            for name, rule in spec.rules.items()
+        ]
+        + [sql.SQL("received_at = LEAST(t.received_at, excluded.received_at)")]
+        + [sql.SQL("updated_at = now()")]
+    )
+    key = _ident_list(spec.key, "r")
+    return sql.SQL(
+        "{cte} AS (\n"
+        "  INSERT INTO {table} AS t ({columns}, received_at)\n"
+        "  SELECT {folded}, {received_at}\n"
+        "  FROM {rows} AS r{laterals}\n"
+        # Keys in a fixed order: concurrent messages lock rows in the same order.
+        "  GROUP BY {key} ORDER BY {key}\n"
+        "  ON CONFLICT ({conflict}) DO UPDATE SET\n    {updates}\n"
+        ")"
+    ).format(
+        cte=sql.Identifier(f"{spec.table}_merge"),
+        table=sql.Identifier(spec.table),
+        columns=_ident_list(spec.columns),
+        folded=folded,
+        received_at=sql.Placeholder("received_at"),
+        rows=sql.Identifier(f"{TYPE_BY_MODEL[spec.model]}_rows"),
+        laterals=laterals,
+        key=key,
+        conflict=_ident_list(spec.key),
+        updates=updates,
+    )
+
+
+def build_persist_statement() -> sql.Composed:
+    """One statement for a whole batch: ledger, history tables, merges.
+
+    Its result is (number of new events, event_ids dropped as natural-key
+    duplicates). The text is the same for every batch (an empty type is an
+    empty array), so psycopg prepares it once per connection.
+    """
+    ctes: list[sql.Composable] = [
+        sql.SQL(
+            "new_events AS (\n"
+            "  INSERT INTO event_ledger (event_id, type, actor_id, user_ids, occurred_at,"
+            " received_at)\n"
+            "  SELECT r.event_id, r.type, r.actor_id, r.user_ids, r.occurred_at, {received_at}\n"
+            "  FROM jsonb_populate_recordset(NULL::event_ledger, {ledger}) AS r\n"
+            # Sorted so concurrent batches sharing events wait instead of deadlocking.
+            "  ORDER BY r.event_id\n"
+            "  ON CONFLICT (event_id) DO NOTHING\n"
+            "  RETURNING event_id\n"
+            ")"
+        ).format(received_at=sql.Placeholder("received_at"), ledger=sql.Placeholder("event_ledger"))
+    ]
+    for model in MODEL_BY_TYPE.values():
+        ctes.append(_rows_cte(model))
+        if model in HISTORY_TABLES:
+            ctes.append(_history_insert_cte(model, HISTORY_TABLES[model]))
+        if model in _MERGED_BY_MODEL:
+            ctes.append(_merge_cte(_MERGED_BY_MODEL[model]))
+    dropped = sql.SQL(" UNION ALL ").join(
+        sql.SQL("(SELECT event_id FROM {} EXCEPT SELECT event_id FROM {})").format(
+            sql.Identifier(f"{TYPE_BY_MODEL[model]}_rows"),
+            sql.Identifier(f"{HISTORY_TABLES[model]}_insert"),
+        )
+        for model in NATURAL_KEYS
+    )
+    return sql.SQL(
+        "WITH {ctes}\nSELECT (SELECT count(*) FROM new_events) AS new_events, "
+        "ARRAY({dropped}) AS dropped"
+    ).format(ctes=sql.SQL(",\n").join(ctes), dropped=dropped)
+
+
+# Rendered once: composing the statement costs more than some batches take to run.
+_PERSIST: bytes = build_persist_statement().as_bytes(None)
+
+
+# --- the repository -----------------------------------------------------------------------------
+
+
+class PostgresRepository:
+    """The PostgreSQL store, over a connection pool."""
+
+    def __init__(
+        self, dsn: str, *, min_size: int = 1, max_size: int = 5, timeout: float = 10.0
+    ) -> None:
+        # The pool connects in the background: a host starting while the
+        # database is down still starts, and calls fail (and retry) until it is up.
+        self._pool: ConnectionPool = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
+            name="postgres",
+            open=True,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def ping(self, timeout: float = 5.0) -> None:
+        """Raise unless the database answers within ``timeout`` seconds."""
+        with self._pool.connection(timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+
+    def persist_events(self, events: Sequence[ActivityEvent], received_at: datetime) -> int:
+        """Store a batch (one queue message) in one transaction; return how many were new.
+
+        Idempotent on event_id; raises on any database error, having written nothing.
+        """
+        if not events:
+            return 0
+        params = persist_params(events, received_at)
+        with self._pool.connection() as conn, conn.transaction():
+            result = conn.execute(_PERSIST, params).fetchone()
+            if result is None:  # pragma: no cover - a SELECT without FROM returns a row
+                raise RuntimeError("the persist statement returned no row")
+            new_events, dropped = int(result[0]), list(result[1])
+            if dropped:
+                conn.execute("DELETE FROM event_ledger WHERE event_id = ANY(%s)", (dropped,))
+        return new_events - len(dropped)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def _all(self, query: LiteralString, params: Sequence[Any]) -> list[Row]:
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+
+    def lesson_progress_for_student(self, student_id: uuid.UUID) -> list[Row]:
+        """The student's merged progress in every lesson, most recently accessed first."""
+        return self._all(
+            "SELECT * FROM lesson_progress WHERE student_id = %s "
+            "ORDER BY last_accessed_at DESC, lesson_id",
+            (student_id,),
+        )
+
+    def live_session(self, session_id: uuid.UUID) -> list[Row]:
+        """Every teacher's merged engagement in a live session, in joining order."""
+        return self._all(
+            "SELECT * FROM live_class_engagement WHERE session_id = %s "
+            "ORDER BY joined_at, teacher_id",
+            (session_id,),
+        )
+
+    def quiz_attempt(self, attempt_id: uuid.UUID) -> Row | None:
+        """The stored attempt, or None."""
+        rows = self._all("SELECT * FROM quiz_attempts WHERE attempt_id = %s", (attempt_id,))
+        return rows[0] if rows else None
+
+    def ledger_entry(self, event_id: uuid.UUID) -> Row | None:
+        """The event_ledger row of a stored event, or None."""
+        rows = self._all("SELECT * FROM event_ledger WHERE event_id = %s", (event_id,))
+        return rows[0] if rows else None
+
+    def recent_activity(self, user_id: uuid.UUID, limit: int = 20) -> list[Row]:
+        """The newest ledger entries of events naming the user in any role."""
+        return self._all(
+            "SELECT * FROM event_ledger WHERE user_ids @> ARRAY[%s]::uuid[] "
+            "ORDER BY occurred_at DESC, event_id DESC LIMIT %s",
+            (user_id, limit),
+        )
+
+
+_repositories: dict[str, PostgresRepository] = {}
+_repositories_lock = threading.Lock()
+
+
+def get_postgres() -> PostgresRepository:
+    """The process-wide repository for the configured POSTGRES_DSN (one pool per DSN)."""
+    dsn = get_settings().postgres_dsn
+    with _repositories_lock:
+        repository = _repositories.get(dsn)
+        if repository is None:
+            repository = _repositories[dsn] = PostgresRepository(dsn)
+        return repository
+
+
+def close_postgres() -> None:
+    """Close every pool ``get_postgres`` opened (tests, shutdown)."""
+    with _repositories_lock:
+        for repository in _repositories.values():
+            repository.close()
+        _repositories.clear()
