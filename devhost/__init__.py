@@ -1,0 +1,60 @@
+"""A local Azure Functions host for machines without Core Tools (`func start`).
+
+It runs the app's `function_app.py` unchanged, from the app's own registered
+metadata (`app.get_functions()`), the way the Python worker indexes it. It is
+a development and test tool only: the app never imports it, and it is not
+deployed.
+
+What it serves
+  - HTTP triggers at `http://127.0.0.1:7071/<routePrefix>/<route>`: ASP.NET
+    route templates (constraints, optional and catch-all parameters), methods
+    (405 when only the method is wrong, 404 when no route matches), auth levels
+    enforced when `LOCAL_FUNCTION_KEY` / `LOCAL_MASTER_KEY` are set (key in
+    header `x-functions-key` or query `code`; the master key satisfies every
+    level), an unhandled exception -> 500 with the traceback logged.
+  - Queue triggers polled like the host's queue listener, with poison queues,
+    and queue output bindings (`func.Out`, or `$return`).
+  - Timer triggers on NCRONTAB (6 or 5 fields) or TimeSpan schedules,
+    `run_on_startup` included.
+  - The admin API: `POST /admin/functions/{name}` `{"input": "..."}` runs a
+    non-HTTP function in the background (202); `GET /admin/host/status`.
+
+Configuration read from the app directory
+  - `local.settings.json` `Values` go into os.environ (the real environment
+    wins); `Host.LocalHttpPort` is the CLI's default port.
+  - `host.json`: `extensions.http.routePrefix` (default "api");
+    `extensions.queues`: batchSize (16), newBatchThreshold (batchSize/2),
+    maxPollingInterval (00:01:00), visibilityTimeout (00:00:00),
+    maxDequeueCount (5), messageEncoding ("base64" | "none");
+    `functionTimeout` (unbounded when absent).
+  - `%SETTING%` expressions in queue names and schedules; a binding's
+    `connection` names an app setting holding a storage connection string
+    (`UseDevelopmentStorage=true` works), default `AzureWebJobsStorage`.
+  - `WEBSITE_TIME_ZONE` (IANA name) for schedules, UTC otherwise;
+    `PYTHON_THREADPOOL_THREAD_COUNT` for the synchronous-function thread pool.
+
+Command line
+  python -m devhost [--app-dir .] [--port 7071] [--host 127.0.0.1]
+                    [--no-queues] [--no-timers] [--verbose]
+  Prints the function list, serves until Ctrl-C or SIGTERM, then drains.
+
+From tests
+  with DevHost(app_dir, port=0, environ={"SETTING": "value"}) as host:
+      httpx.post(host.url("v1/events"), json=[...])   # .../api/v1/events
+      host.base_url                # http://127.0.0.1:<port> (admin routes)
+      host.wait_idle(timeout=30)   # nothing in flight, every trigger queue empty
+      host.app_module              # the imported function_app module
+  `port=0` picks a free port. `environ` sets app settings for the host's
+  lifetime, restored on stop. Start-up returns once HTTP listens and the
+  trigger queues exist; it raises HostStartError when the app or its storage
+  is unusable (functions the host cannot run are listed in `host.errors`).
+  `wait_idle` also waits for messages one function queued for another and for
+  failed messages waiting out their visibility timeout; it raises TimeoutError
+  naming what is still busy. `stop()` (or leaving the `with`) stops polling
+  and timers, lets work in flight finish, then stops serving. Hosts in one
+  process share os.environ, so run them one after another.
+"""
+
+from devhost.host import DevHost, HostStartError
+
+__all__ = ["DevHost", "HostStartError"]

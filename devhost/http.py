@@ -1,0 +1,157 @@
+"""The HTTP front end: route a request to its function, enforce keys, convert both ways.
+
+Served by aiohttp's low-level server: aiohttp is already a pinned dev
+dependency (uvicorn is not), its server, the async storage client and the
+queue pollers share one event loop, and the low-level `web.Server` skips the
+application/middleware layers, so a request costs parsing, one route lookup
+and one thread-pool hop for a synchronous function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
+from multidict import CIMultiDict
+
+from devhost.admin import AdminApi
+from devhost.auth import Keys, presented_key
+from devhost.invoker import HOST_API_REASON, Invoker
+from devhost.loader import FunctionSpec, HttpTrigger
+from devhost.routes import MethodNotAllowed, Router
+
+log = logging.getLogger("devhost")
+
+# The Functions host accepts request bodies up to 100 MB.
+MAX_REQUEST_BODY = 100 * 1024 * 1024
+# Left to the server to set: the body is re-framed here.
+_HOP_HEADERS = frozenset(("content-length", "transfer-encoding", "connection"))
+
+
+def route_template(route_prefix: str, route: str) -> str:
+    """The full route a function is served at (`api/` + its route)."""
+    return "/".join(part for part in (route_prefix.strip("/"), route.strip("/")) if part)
+
+
+class HttpFrontend:
+    """Answers every request: admin API, HTTP-triggered functions, 404/405/401/500."""
+
+    def __init__(
+        self,
+        functions: list[FunctionSpec],
+        *,
+        route_prefix: str,
+        keys: Keys,
+        invoker: Invoker,
+        admin: AdminApi,
+    ) -> None:
+        self._keys = keys
+        self._invoker = invoker
+        self._admin = admin
+        self._router: Router[FunctionSpec] = Router()
+        for fn in functions:
+            if isinstance(fn.trigger, HttpTrigger):
+                template = route_template(route_prefix, fn.trigger.route)
+                self._router.add(template, fn.trigger.methods, fn)
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        raw_path = request.raw_path.split("?", 1)[0]
+        # The host reserves /admin for itself, whatever the route prefix.
+        if raw_path.lower().startswith("/admin/"):
+            return await self._admin.handle(request, raw_path)
+        found = self._router.resolve(request.method, raw_path)
+        if found is None:
+            return web.Response(status=404)
+        if isinstance(found, MethodNotAllowed):
+            return web.Response(status=405, headers={"Allow": ", ".join(sorted(found.allowed))})
+        fn = found.target
+        assert isinstance(fn.trigger, HttpTrigger)
+        if not self._keys.allows(
+            fn.trigger.auth_level, presented_key(request.headers, request.query)
+        ):
+            return web.Response(status=401)
+        function_request = await to_function_request(request, found.route_params)
+        result = await self._invoker.invoke(fn, function_request, reason=HOST_API_REASON)
+        if not result.succeeded:
+            return web.Response(status=500, text="Internal Server Error")
+        try:
+            return to_web_response(result.http_response)
+        except TypeError:
+            log.exception("Function '%s' returned an unusable HTTP response", fn.name)
+            return web.Response(status=500, text="Internal Server Error")
+
+
+async def to_function_request(
+    request: web.BaseRequest, route_params: Mapping[str, str]
+) -> func.HttpRequest:
+    """The `func.HttpRequest` the worker would build (repeated values joined as the host does)."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    params: dict[str, str] = {}
+    for name, value in request.query.items():
+        params[name] = f"{params[name]},{value}" if name in params else value
+    return func.HttpRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=headers,
+        params=params,
+        route_params=dict(route_params),
+        body=await request.read(),
+    )
+
+
+def to_web_response(value: Any) -> web.Response:
+    """Turn what the function returned into the response, as the worker's converter does."""
+    if value is None:
+        return web.Response(status=204)  # the function set no response
+    if isinstance(value, str):
+        return web.Response(status=200, text=value, content_type="text/plain", charset="utf-8")
+    if not isinstance(value, func.HttpResponse):
+        raise TypeError(f"an HTTP function must return func.HttpResponse or str, not {value!r}")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, header_value in value.headers.items():
+        if name.lower() not in _HOP_HEADERS:
+            headers.add(name, header_value)
+    if "content-type" not in headers:
+        mimetype = value.mimetype
+        text_like = mimetype.startswith("text/")
+        headers["Content-Type"] = f"{mimetype}; charset={value.charset}" if text_like else mimetype
+    return web.Response(status=value.status_code, body=value.get_body(), headers=headers)
+
+
+async def start_server(handler: web.Server, host: str, port: int) -> tuple[web.ServerRunner, int]:
+    """Listen on host:port (0 = any free port); returns the runner and the bound port."""
+    runner = web.ServerRunner(handler, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, int(bound)
+
+
+def make_server(frontend: HttpFrontend) -> web.Server:
+    loop = asyncio.get_running_loop()
+
+    def make_request(
+        message: RawRequestMessage,
+        payload: StreamReader,
+        protocol: RequestHandler,
+        writer: AbstractStreamWriter,
+        task: asyncio.Task[None],
+    ) -> web.BaseRequest:
+        return web.BaseRequest(
+            message, payload, protocol, writer, task, loop, client_max_size=MAX_REQUEST_BODY
+        )
+
+    # No access log: the invoker already logs every execution, and logging twice costs time.
+    return web.Server(frontend.handle, request_factory=make_request, access_log=None)

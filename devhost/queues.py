@@ -1,0 +1,362 @@
+"""Storage queue triggers and outputs, behaving like the host's queue listener.
+
+Per queue-triggered function one poller, as in the WebJobs storage extension:
+
+- receive up to `batchSize` messages, each leased for 10 minutes and the lease
+  renewed at half-time while the function runs;
+- process them concurrently; fetch the next batch once the messages in flight
+  drop to `newBatchThreshold`;
+- when the queue is empty, wait with randomised exponential back-off from
+  100 ms up to `maxPollingInterval`, and go back to 100 ms once a message is
+  found; an output binding writing to a watched queue wakes its poller at once;
+- on success delete the message; on failure, if it has been dequeued
+  `maxDequeueCount` times, copy its original text to `<queue>-poison` and
+  delete it, otherwise make it visible again after `visibilityTimeout`;
+  a message already dequeued more often than that (a crash mid-run) goes to
+  the poison queue without running, and so does one that is not valid base64.
+
+Unlike the real listener, which waits for a missing queue to appear, the
+poller creates its queue at start so that messages can be sent at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import azure.functions as func
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.functions.queue import QueueMessage as TriggerMessage
+from azure.storage.queue import QueueMessage as StoredMessage
+from azure.storage.queue.aio import QueueClient
+
+from devhost.activity import Activity
+from devhost.invoker import Invoker
+from devhost.loader import FunctionSpec, QueueOutput, QueueTrigger
+from devhost.settings import MIN_POLLING_INTERVAL, QueueOptions
+
+log = logging.getLogger("devhost")
+
+# How long a received message stays invisible while its function runs (renewed at half-time).
+MESSAGE_LEASE = timedelta(minutes=10)
+POISON_SUFFIX = "-poison"
+
+
+def encode_message(body: str | bytes, encoding: str) -> str:
+    """The text stored in the queue for a message body, per host.json messageEncoding."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if encoding == "base64":
+        return base64.b64encode(raw).decode("ascii")
+    return raw.decode("utf-8")
+
+
+def decode_message(content: str, encoding: str) -> bytes:
+    """The body a function sees for stored text; ValueError when it is not valid base64."""
+    if encoding == "base64":
+        try:
+            return base64.b64decode(content, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"message is not valid base64: {exc}") from exc
+    return content.encode("utf-8")
+
+
+def queue_trigger_value(fn: FunctionSpec, body: bytes, message: StoredMessage) -> Any:
+    """The trigger argument: the message, or its body when annotated `str` or `bytes`."""
+    if fn.trigger_body_type is bytes:
+        return body
+    if fn.trigger_body_type is str:
+        return body.decode("utf-8")
+    # The worker hands functions this subclass, the one carrying dequeue_count & co.
+    return TriggerMessage(  # type: ignore[no-untyped-call]
+        id=message.id,
+        body=body,
+        dequeue_count=message.dequeue_count,
+        insertion_time=message.inserted_on,
+        expiration_time=message.expires_on,
+        time_next_visible=message.next_visible_on,
+        pop_receipt=message.pop_receipt,
+    )
+
+
+class QueueClients:
+    """Async queue clients, one per (connection string, queue), and which queues exist."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], QueueClient] = {}
+        self._existing: set[tuple[str, str]] = set()
+
+    def get(self, connection: str, queue_name: str) -> QueueClient:
+        key = (connection, queue_name)
+        if key not in self._clients:
+            self._clients[key] = QueueClient.from_connection_string(connection, queue_name)
+        return self._clients[key]
+
+    async def ensure_queue(self, connection: str, queue_name: str) -> QueueClient:
+        client = self.get(connection, queue_name)
+        if (connection, queue_name) not in self._existing:
+            with contextlib.suppress(ResourceExistsError):
+                await client.create_queue()
+            self._existing.add((connection, queue_name))
+        return client
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+
+class QueueOutputWriter:
+    """Writes what a function set on a queue output binding."""
+
+    def __init__(self, clients: QueueClients, encoding: str, notify: Callable[[str], None]) -> None:
+        self._clients = clients
+        self._encoding = encoding
+        self._notify = notify
+
+    async def __call__(self, output: QueueOutput, value: Any) -> None:
+        bodies = _output_bodies(value)
+        if not bodies:
+            return
+        client = await self._clients.ensure_queue(output.connection, output.queue_name)
+        await asyncio.gather(
+            *(client.send_message(encode_message(b, self._encoding)) for b in bodies)
+        )
+        self._notify(output.queue_name)
+
+
+def _output_bodies(value: Any) -> list[str | bytes]:
+    """The messages an output value stands for (the shapes the worker accepts)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        return [value]
+    if isinstance(value, func.QueueMessage):
+        return [value.get_body()]
+    if isinstance(value, Iterable) and not isinstance(value, dict):
+        items = list(value)
+        if all(isinstance(item, (str, bytes, func.QueueMessage)) for item in items):
+            return [body for item in items for body in _output_bodies(item)]
+    raise TypeError(f"a queue output takes str, bytes or QueueMessage (or a list), not {value!r}")
+
+
+class Backoff:
+    """The listener's randomised exponential back-off between empty polls."""
+
+    def __init__(self, minimum: float, maximum: float) -> None:
+        self._minimum, self._maximum = minimum, maximum
+        self._current = minimum
+        self._exponent = 0
+
+    def next_delay(self, found_message: bool) -> float:
+        if found_message:
+            self._current, self._exponent = self._minimum, 1
+        elif self._current != self._maximum:
+            delay = self._minimum
+            if self._exponent > 0:
+                jitter = random.uniform(0.8, 1.2)
+                delay += jitter * 2 ** (self._exponent - 1) * self._minimum
+            if delay < self._maximum:
+                self._current, self._exponent = delay, self._exponent + 1
+            else:
+                self._current = self._maximum
+        return self._current
+
+
+@dataclass
+class _Lease:
+    message_id: str
+    pop_receipt: str
+
+
+class QueuePoller:
+    """Runs one queue-triggered function for the messages of its queue."""
+
+    def __init__(
+        self,
+        fn: FunctionSpec,
+        options: QueueOptions,
+        *,
+        clients: QueueClients,
+        invoker: Invoker,
+        activity: Activity,
+        eager: Callable[[], bool],
+    ) -> None:
+        assert isinstance(fn.trigger, QueueTrigger)
+        self.fn = fn
+        self.queue_name = fn.trigger.queue_name
+        self.poison_queue_name = self.queue_name + POISON_SUFFIX
+        self._connection = fn.trigger.connection
+        self._options = options
+        self._clients = clients
+        self._invoker = invoker
+        self._activity = activity
+        self._eager = eager  # someone waits for idle: poll fast and report empty queues
+        self._backoff = Backoff(
+            MIN_POLLING_INTERVAL.total_seconds(), options.max_polling_interval.total_seconds()
+        )
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._processing: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        # monotonic start of the last receive that found the queue completely empty
+        self.confirmed_empty_at = float("-inf")
+
+    async def prepare(self) -> None:
+        await self._clients.ensure_queue(self._connection, self.queue_name)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"poll {self.queue_name}")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop fetching, then let the messages in flight finish (as the host drains)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await asyncio.gather(*self._processing)
+
+    async def _run(self) -> None:
+        found_since_delay = False
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                batch: list[StoredMessage] | None = await self._receive()
+            except AzureError as exc:
+                log.warning("Queue '%s': receive failed: %s", self.queue_name, exc)
+                batch = None
+            if batch:
+                found_since_delay = True
+                for message in batch:
+                    task = asyncio.create_task(self._process(message))
+                    self._processing.add(task)
+                    task.add_done_callback(self._processing.discard)
+                while len(self._processing) > self._options.new_batch_threshold:
+                    await asyncio.wait(self._processing, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if batch is not None and self._eager():
+                await self._confirm_empty(started)
+            delay = self._backoff.next_delay(found_since_delay)
+            found_since_delay = False
+            if self._eager():
+                delay = min(delay, MIN_POLLING_INTERVAL.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+
+    async def _receive(self) -> list[StoredMessage]:
+        client = self._clients.get(self._connection, self.queue_name)
+        size = self._options.batch_size
+        pages = client.receive_messages(
+            messages_per_page=size,
+            max_messages=size,
+            visibility_timeout=_lease_seconds(),
+        ).by_page()
+        # One request per poll: the pager would otherwise ask again after a short page.
+        async for page in pages:
+            return [message async for message in page]
+        return []
+
+    async def _confirm_empty(self, started: float) -> None:
+        client = self._clients.get(self._connection, self.queue_name)
+        try:
+            properties = await client.get_queue_properties()
+        except AzureError:
+            return
+        # The count includes invisible messages, such as failed ones waiting for a retry.
+        if properties.approximate_message_count == 0:
+            self.confirmed_empty_at = started
+            self._activity.notify()
+
+    async def _process(self, message: StoredMessage) -> None:
+        self._activity.begin()
+        try:
+            await self._handle(message)
+        except Exception:
+            log.exception("Queue '%s': message %s was not completed", self.queue_name, message.id)
+        finally:
+            self._activity.end()
+
+    async def _handle(self, message: StoredMessage) -> None:
+        lease = _Lease(message.id, str(message.pop_receipt))
+        max_dequeue = self._options.max_dequeue_count
+        if message.dequeue_count is not None and message.dequeue_count > max_dequeue:
+            await self._move_to_poison(message, lease)
+            return
+        try:
+            body = decode_message(message.content, self._options.message_encoding)
+        except ValueError as exc:
+            log.error("Queue '%s': message %s: %s", self.queue_name, message.id, exc)
+            await self._move_to_poison(message, lease)
+            return
+        renewal = asyncio.create_task(self._keep_leased(lease))
+        try:
+            result = await self._invoker.invoke(
+                self.fn,
+                queue_trigger_value(self.fn, body, message),
+                reason=f"New queue message detected on '{self.queue_name}'.",
+            )
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+        client = self._clients.get(self._connection, self.queue_name)
+        if result.succeeded:
+            await self._delete(lease)
+        elif (message.dequeue_count or 0) >= max_dequeue:
+            await self._move_to_poison(message, lease)
+        else:
+            # Let it be retried once the configured visibility timeout has passed.
+            with contextlib.suppress(ResourceNotFoundError):
+                await client.update_message(
+                    lease.message_id,
+                    lease.pop_receipt,
+                    visibility_timeout=round(self._options.visibility_timeout.total_seconds()),
+                )
+
+    async def _keep_leased(self, lease: _Lease) -> None:
+        seconds = _lease_seconds()
+        client = self._clients.get(self._connection, self.queue_name)
+        while True:
+            await asyncio.sleep(seconds / 2)
+            try:
+                updated = await client.update_message(
+                    lease.message_id, lease.pop_receipt, visibility_timeout=seconds
+                )
+            except AzureError as exc:
+                log.warning("Queue '%s': could not renew message lease: %s", self.queue_name, exc)
+                return
+            lease.pop_receipt = str(updated.pop_receipt)
+
+    async def _move_to_poison(self, message: StoredMessage, lease: _Lease) -> None:
+        log.warning(
+            "Message has reached MaxDequeueCount of %d. Moving message to queue '%s'.",
+            self._options.max_dequeue_count,
+            self.poison_queue_name,
+        )
+        poison = await self._clients.ensure_queue(self._connection, self.poison_queue_name)
+        # The stored text as it was, so the poison copy decodes exactly like the original.
+        await poison.send_message(message.content)
+        await self._delete(lease)
+
+    async def _delete(self, lease: _Lease) -> None:
+        client = self._clients.get(self._connection, self.queue_name)
+        try:
+            await client.delete_message(lease.message_id, lease.pop_receipt)
+        except ResourceNotFoundError:
+            log.debug("Queue '%s': message %s was already gone", self.queue_name, lease.message_id)
+
+
+def _lease_seconds() -> int:
+    return round(MESSAGE_LEASE.total_seconds())

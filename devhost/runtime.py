@@ -1,0 +1,182 @@
+"""The running host on one event loop: HTTP server, queue pollers, timers, idle detection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from aiohttp import web
+
+from devhost.activity import Activity
+from devhost.admin import AdminApi
+from devhost.auth import Keys
+from devhost.http import HttpFrontend, make_server, route_template, start_server
+from devhost.invoker import Invoker, make_executor
+from devhost.loader import HttpTrigger, LoadedApp, QueueTrigger, TimerTrigger
+from devhost.queues import QueueClients, QueueOutputWriter, QueuePoller
+from devhost.settings import HostConfig
+from devhost.timers import TimerRunner
+
+log = logging.getLogger("devhost")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    host: str = "127.0.0.1"
+    port: int = 7071
+    queues: bool = True
+    timers: bool = True
+
+
+class HostRuntime:
+    """Owns everything that runs; create, `await start()`, later `await stop()`, same loop."""
+
+    def __init__(
+        self,
+        loaded: LoadedApp,
+        config: HostConfig,
+        *,
+        options: RuntimeOptions,
+        keys: Keys,
+        zone: tzinfo,
+    ) -> None:
+        self.loaded = loaded
+        self.config = config
+        self.options = options
+        self.port = options.port
+        self._keys = keys
+        self._zone = zone
+        self._idle_waiters = 0
+        self._runner: web.ServerRunner | None = None
+        self.pollers: list[QueuePoller] = []
+        self.timers: list[TimerRunner] = []
+
+    async def start(self) -> None:
+        self.activity = Activity()
+        self._executor = make_executor()
+        self._clients = QueueClients()
+        writer = QueueOutputWriter(
+            self._clients, self.config.queues.message_encoding, self._wake_queue
+        )
+        invoker = Invoker(
+            executor=self._executor,
+            activity=self.activity,
+            write_queue=writer,
+            function_timeout=self.config.function_timeout,
+        )
+        functions = self.loaded.functions
+        self._admin = AdminApi(
+            functions,
+            errors=self.loaded.errors,
+            keys=self._keys,
+            invoker=invoker,
+            activity=self.activity,
+        )
+        frontend = HttpFrontend(
+            functions,
+            route_prefix=self.config.route_prefix,
+            keys=self._keys,
+            invoker=invoker,
+            admin=self._admin,
+        )
+        if self.options.queues:
+            self.pollers = [
+                QueuePoller(
+                    fn,
+                    self.config.queues,
+                    clients=self._clients,
+                    invoker=invoker,
+                    activity=self.activity,
+                    eager=lambda: self._idle_waiters > 0,
+                )
+                for fn in functions
+                if isinstance(fn.trigger, QueueTrigger)
+            ]
+        if self.options.timers:
+            self.timers = [
+                TimerRunner(fn, invoker=invoker, zone=self._zone)
+                for fn in functions
+                if isinstance(fn.trigger, TimerTrigger)
+            ]
+        try:
+            # Queues first, so that a caller can send messages as soon as start() returns.
+            for poller in self.pollers:
+                await poller.prepare()
+            self._runner, self.port = await start_server(
+                make_server(frontend), self.options.host, self.options.port
+            )
+        except BaseException:
+            await self._clients.close()
+            self._executor.shutdown(wait=False)
+            raise
+        for poller in self.pollers:
+            poller.start()
+        for timer in self.timers:
+            timer.start()
+
+    async def stop(self) -> None:
+        """Stop taking work, let work in flight finish, then close everything."""
+        await asyncio.gather(*(t.stop() for t in self.timers), *(p.stop() for p in self.pollers))
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._admin.drain()
+        await self._clients.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Return once nothing is in flight and every trigger queue was seen empty since.
+
+        "Empty" counts invisible messages too (a failed one waiting for its retry),
+        and every poll must have started after the last piece of work finished,
+        so messages that one function queued for another are waited for as well.
+        """
+        deadline = time.monotonic() + timeout
+        called_at = time.monotonic()
+        self._idle_waiters += 1
+        try:
+            for poller in self.pollers:
+                poller.wake()  # a poller in a long back-off looks again now
+            while not self._idle(called_at):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"host not idle after {timeout}s: {self._busy(called_at)}")
+                await self.activity.changed(min(remaining, 0.5))
+        finally:
+            self._idle_waiters -= 1
+
+    def _idle(self, called_at: float) -> bool:
+        if self.activity.in_flight:
+            return False
+        since = max(called_at, self.activity.last_finished)
+        return all(p.confirmed_empty_at >= since for p in self.pollers)
+
+    def _busy(self, called_at: float) -> str:
+        since = max(called_at, self.activity.last_finished)
+        waiting = [p.queue_name for p in self.pollers if p.confirmed_empty_at < since]
+        return f"{self.activity.in_flight} invocation(s) in flight, queues not empty: {waiting}"
+
+    def _wake_queue(self, queue_name: str) -> None:
+        # A function just wrote to this queue: its poller looks now (the host's queue watcher).
+        for poller in self.pollers:
+            if poller.queue_name == queue_name:
+                poller.wake()
+
+    def describe(self, public_host: str = "localhost") -> list[str]:
+        """The function list func start prints."""
+        lines = []
+        base = f"http://{public_host}:{self.port}"
+        for fn in self.loaded.functions:
+            trigger = fn.trigger
+            if isinstance(trigger, HttpTrigger):
+                methods = f"[{','.join(sorted(trigger.methods))}] " if trigger.methods else ""
+                url = f"{base}/{route_template(self.config.route_prefix, trigger.route)}"
+                lines.append(f"{fn.name}: {methods}{url}")
+            elif isinstance(trigger, QueueTrigger):
+                lines.append(f"{fn.name}: queueTrigger (queue: {trigger.queue_name})")
+            else:
+                lines.append(f"{fn.name}: timerTrigger (schedule: {trigger.schedule.expression})")
+        lines.extend(f"{name}: NOT RUNNING: {why}" for name, why in self.loaded.errors.items())
+        return lines

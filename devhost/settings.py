@@ -1,0 +1,183 @@
+"""The app's configuration as the host reads it: local.settings.json, host.json, app settings."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from devhost.timespan import parse_timespan
+
+DEFAULT_STORAGE_SETTING = "AzureWebJobsStorage"
+# Azure Storage allows at most 32 messages per receive, so the host caps batchSize there too.
+MAX_BATCH_SIZE = 32
+# The real queue listener never polls faster than this, whatever maxPollingInterval says.
+MIN_POLLING_INTERVAL = timedelta(milliseconds=100)
+
+_EXPRESSION = re.compile(r"%([^%]+)%")
+
+
+class ConfigError(ValueError):
+    """host.json, local.settings.json or an app setting is unusable."""
+
+
+def apply_local_settings(app_dir: Path, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Copy local.settings.json `Values` into `environ`; the real environment wins.
+
+    Returns the settings that were added, so a caller can take them away again.
+    """
+    path = app_dir / "local.settings.json"
+    if not path.is_file():
+        return {}
+    document = _read_json(path)
+    values = document.get("Values") or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: 'Values' must be an object")
+    added: dict[str, str] = {}
+    for name, value in values.items():
+        if name in environ:
+            continue
+        # func start accepts numbers and booleans here and passes them on as text.
+        text = value if isinstance(value, str) else json.dumps(value)
+        environ[name] = text
+        added[name] = text
+    return added
+
+
+def local_http_port(app_dir: Path) -> int | None:
+    """`Host.LocalHttpPort` from local.settings.json, which func start uses as its port."""
+    path = app_dir / "local.settings.json"
+    if not path.is_file():
+        return None
+    port = (_read_json(path).get("Host") or {}).get("LocalHttpPort")
+    return int(port) if port is not None else None
+
+
+def resolve_expression(text: str, environ: Mapping[str, str]) -> str:
+    """Replace `%Setting%` binding expressions with app settings, as the host does."""
+
+    def setting(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(f"'%{name}%' does not resolve to a value (app setting missing)")
+        return environ[name]
+
+    return _EXPRESSION.sub(setting, text)
+
+
+def storage_connection_string(setting_name: str | None, environ: Mapping[str, str]) -> str:
+    """The connection string a binding's `connection` names (default AzureWebJobsStorage).
+
+    Like the host, a name `X` is also looked up as `AzureWebJobsX`.
+    """
+    name = setting_name or DEFAULT_STORAGE_SETTING
+    for candidate in (name, f"AzureWebJobs{name}"):
+        value = environ.get(candidate)
+        if value:
+            return value
+    raise ConfigError(
+        f"storage connection setting '{name}' is not set "
+        "(put it in local.settings.json Values or the environment)"
+    )
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """`extensions.queues` in host.json, with the host's defaults."""
+
+    batch_size: int = 16
+    new_batch_threshold: int = 8
+    max_polling_interval: timedelta = timedelta(minutes=1)
+    visibility_timeout: timedelta = timedelta(0)
+    max_dequeue_count: int = 5
+    message_encoding: str = "base64"
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The parts of host.json this host honours."""
+
+    route_prefix: str = "api"
+    queues: QueueOptions = field(default_factory=QueueOptions)
+    function_timeout: timedelta | None = None
+
+
+def load_host_config(app_dir: Path) -> HostConfig:
+    """Read host.json (keys are case-insensitive, as in the real host); defaults if absent."""
+    path = app_dir / "host.json"
+    document = _lower_keys(_read_json(path)) if path.is_file() else {}
+    extensions = document.get("extensions") or {}
+    http = extensions.get("http") or {}
+    route_prefix = str(http.get("routeprefix", "api")).strip("/")
+    return HostConfig(
+        route_prefix=route_prefix,
+        queues=_queue_options(extensions.get("queues") or {}),
+        function_timeout=_function_timeout(document.get("functiontimeout")),
+    )
+
+
+def _queue_options(section: dict[str, Any]) -> QueueOptions:
+    batch_size = int(section.get("batchsize", 16))
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError(f"host.json queues.batchSize must be 1-{MAX_BATCH_SIZE}")
+    threshold = int(section.get("newbatchthreshold", -1))
+    if threshold < 0:
+        threshold = batch_size // 2
+    max_polling = _timespan(section, "maxpollinginterval", timedelta(minutes=1))
+    if max_polling < MIN_POLLING_INTERVAL:
+        raise ConfigError("host.json queues.maxPollingInterval must be at least 00:00:00.100")
+    max_dequeue = int(section.get("maxdequeuecount", 5))
+    if max_dequeue < 1:
+        raise ConfigError("host.json queues.maxDequeueCount must be at least 1")
+    encoding = str(section.get("messageencoding", "base64")).lower()
+    if encoding not in ("base64", "none"):
+        raise ConfigError("host.json queues.messageEncoding must be 'base64' or 'none'")
+    return QueueOptions(
+        batch_size=batch_size,
+        new_batch_threshold=threshold,
+        max_polling_interval=max_polling,
+        visibility_timeout=_timespan(section, "visibilitytimeout", timedelta(0)),
+        max_dequeue_count=max_dequeue,
+        message_encoding=encoding,
+    )
+
+
+def _function_timeout(value: Any) -> timedelta | None:
+    if value is None or str(value).strip() == "-1":
+        return None
+    try:
+        return parse_timespan(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"host.json functionTimeout: {exc}") from exc
+
+
+def _timespan(section: dict[str, Any], key: str, default: timedelta) -> timedelta:
+    if key not in section:
+        return default
+    try:
+        span = parse_timespan(str(section[key]))
+    except ValueError as exc:
+        raise ConfigError(f"host.json queues.{key}: {exc}") from exc
+    if span < timedelta(0):
+        raise ConfigError(f"host.json queues.{key} must not be negative")
+    return span
+
+
+def _lower_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k).lower(): _lower_keys(v) for k, v in value.items()}
+    return value
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return document
