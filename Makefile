@@ -19,6 +19,7 @@ export PATH := $(VENV)/bin:$(PATH)
 PORT ?= 7071
 FUNC ?= 0
 ARGS ?=
+PYTEST_ARGS ?=
 
 .PHONY: help run test lint doctor pytest simulate bench services services-status \
 	services-stop bootstrap settings migrate clean distclean
@@ -71,8 +72,8 @@ lint: bootstrap ## ruff check, ruff format --check, mypy (strict)
 	ruff format --check .
 	mypy .
 
-pytest: bootstrap services ## the whole pytest suite against the real services
-	pytest
+pytest: bootstrap services ## the pytest suite (a selection: PYTEST_ARGS="tests/unit -k eventgen")
+	pytest $(PYTEST_ARGS)
 
 # azure-functions-doctor checks the app as the Functions host and a deployment
 # would see it (see docs/development.md). It fails only on required checks, so
@@ -122,9 +123,10 @@ doctor: bootstrap settings ## azure-functions-doctor on the app (fails on any un
 simulate: bootstrap ## send simulated events to a running app: make simulate ARGS="--events 5000"
 	$(PY) scripts/simulate.py $(ARGS)
 
-bench: bootstrap services ## run every scripts/bench_*.py (ARGS are passed to each)
-	@shopt -s nullglob; benches=(scripts/bench_*.py); \
-	if (( $${#benches[@]} == 0 )); then echo "bench: no scripts/bench_*.py yet"; exit 0; fi; \
+BENCH ?= *
+bench: bootstrap services ## run scripts/bench_*.py (one: BENCH=postgres ARGS="--events 1000")
+	@benches=(); for file in scripts/bench_$(BENCH).py; do if [[ -f $$file ]]; then benches+=("$$file"); fi; done; \
+	if (( $${#benches[@]} == 0 )); then echo "bench: no scripts/bench_$(BENCH).py" >&2; exit 1; fi; \
 	for bench in "$${benches[@]}"; do echo "== $$bench"; $(PY) "$$bench" $(ARGS); done
 
 clean: ## remove caches and generated reports (keeps .venv, Azurite and its data)
