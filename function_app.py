@@ -4,11 +4,11 @@ import logging
 
 import azure.functions as func
 
-from functions import archive, ingest, meta, persist
+from functions import archive, ingest, meta, persist, realtime, rollup
 
 logging.getLogger("azure").setLevel(logging.WARNING)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (ingest.bp, persist.bp, archive.bp, meta.bp):
-    app.register_functions(blueprint)
+for module in (ingest, persist, archive, realtime, rollup, meta):
+    app.register_functions(module.bp)

@@ -1,14 +1,29 @@
-"""Small helpers the HTTP functions share to shape responses."""
+"""Small helpers the HTTP functions share: parameter parsing and response shapes."""
 
 from __future__ import annotations
 
 import json
+import logging
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
+import psycopg
 from pydantic import BaseModel
 
+from shared.settings import get_settings
+
 JSON = "application/json"
+log = logging.getLogger(__name__)
+
+
+class BadRequest(Exception):
+    """A parameter breaks a rule; the message names the parameter and the rule."""
+
+
+class NotFound(Exception):
+    """Nothing is known about the requested resource."""
 
 
 def json_response(
@@ -26,3 +41,43 @@ def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> func.HttpResponse:
     return json_response({"error": message}, status=status, headers=headers)
+
+
+def unavailable(message: str) -> func.HttpResponse:
+    """503 with Retry-After: a dependency is down; the client should retry."""
+    retry_after = str(get_settings().retry_after_seconds)
+    return error_response(503, message, headers={"Retry-After": retry_after})
+
+
+def path_uuid(req: func.HttpRequest, name: str) -> uuid.UUID:
+    raw = req.route_params.get(name, "")
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a UUID, got {raw[:80]!r}") from None
+
+
+def query_int(req: func.HttpRequest, name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer from {minimum} to {maximum}") from None
+    if not minimum <= value <= maximum:
+        raise BadRequest(f"{name} must be from {minimum} to {maximum}, got {value}")
+    return value
+
+
+def handle(action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
+    """Run a read endpoint, turning expected failures into clear 4xx/503 answers."""
+    try:
+        return action()
+    except BadRequest as exc:
+        return error_response(400, str(exc))
+    except NotFound as exc:
+        return error_response(404, str(exc))
+    except psycopg.OperationalError as exc:
+        log.error("PostgreSQL unavailable: %s", exc)
+        return unavailable("the database is unavailable; retry later")

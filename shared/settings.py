@@ -29,11 +29,13 @@ class Settings:
     storage_connection: str
     archive_connection: str
     postgres_dsn: str
+    postgres_timeout_seconds: int
     redis_url: str
     redis_prefix: str
     rollup_bucket_seconds: int
     persist_queue: str
     archive_queue: str
+    realtime_queue: str
     archive_table_prefix: str
     payload_container: str
     retry_after_seconds: int
@@ -46,12 +48,14 @@ class Settings:
             storage_connection=storage,
             archive_connection=env("ARCHIVE_STORAGE_CONNECTION") or storage,
             postgres_dsn=env("POSTGRES_DSN") or "postgresql://postgres@127.0.0.1:5432/activity",
+            postgres_timeout_seconds=_int("POSTGRES_TIMEOUT_SECONDS", 10),
             redis_url=env("REDIS_URL") or "redis://localhost:6379/0",
             redis_prefix=env("REDIS_PREFIX") or "activity:",
             rollup_bucket_seconds=_int("ROLLUP_BUCKET_SECONDS", 60),
             # The queue trigger names read the same settings (%PERSIST_QUEUE%).
             persist_queue=env("PERSIST_QUEUE") or "activity-persist",
             archive_queue=env("ARCHIVE_QUEUE") or "activity-archive",
+            realtime_queue=env("REALTIME_QUEUE") or "activity-realtime",
             archive_table_prefix=env("ARCHIVE_TABLE_PREFIX") or "activityarchive",
             payload_container=env("PAYLOAD_CONTAINER") or "activity-payloads",
             retry_after_seconds=_int("RETRY_AFTER_SECONDS", 5),

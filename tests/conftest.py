@@ -38,6 +38,8 @@ def _require_port(name: str, port: int, hint: str) -> None:
 class TestRun:
     """Names that belong to this test session only."""
 
+    __test__ = False  # a fixture value, not a test class
+
     run_id: str
     postgres_dsn: str
     redis_url: str
@@ -45,6 +47,7 @@ class TestRun:
     storage_connection: str
     persist_queue: str
     archive_queue: str
+    realtime_queue: str
     archive_table_prefix: str
     payload_container: str
 
@@ -57,6 +60,7 @@ class TestRun:
             "REDIS_PREFIX": self.redis_prefix,
             "PERSIST_QUEUE": self.persist_queue,
             "ARCHIVE_QUEUE": self.archive_queue,
+            "REALTIME_QUEUE": self.realtime_queue,
             "ARCHIVE_TABLE_PREFIX": self.archive_table_prefix,
             "PAYLOAD_CONTAINER": self.payload_container,
         }
@@ -123,6 +127,7 @@ def test_run(
         storage_connection=storage_connection,
         persist_queue=f"t{run_id}-persist",
         archive_queue=f"t{run_id}-archive",
+        realtime_queue=f"t{run_id}-realtime",
         archive_table_prefix=f"t{run_id}archive",
         payload_container=f"t{run_id}-payloads",
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,3 +47,65 @@ class DependencyStatus(BaseModel):
 class HealthResponse(BaseModel):
     status: str = Field(description='"ok" when every dependency is up, else "degraded"')
     dependencies: dict[str, DependencyStatus]
+
+
+# --- real-time read API (SPEC section 7) ---------------------------------------------
+
+
+class LessonState(BaseModel):
+    lesson_id: uuid.UUID
+    started_at: datetime
+    completed_at: datetime | None
+    progress_percent: float
+    video_watch_time: int
+    sections_read: list[str]
+    last_accessed_at: datetime
+
+
+class StudentProgress(BaseModel):
+    student_id: uuid.UUID
+    lessons: list[LessonState] = Field(description="most recently accessed first")
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int
+    student_id: uuid.UUID
+    best_score: float
+    attempts: int
+
+
+class Leaderboard(BaseModel):
+    quiz_id: uuid.UUID
+    entries: list[LeaderboardEntry] = Field(
+        description="by best score, ties by the earlier submission of that score, then student_id"
+    )
+
+
+class NotificationItem(BaseModel):
+    type: Literal["reply", "like"]
+    post_id: uuid.UUID = Field(description="the recipient's post that was replied to or liked")
+    thread_id: uuid.UUID
+    actor_id: uuid.UUID
+    created_at: datetime
+    event_id: uuid.UUID
+
+
+class Notifications(BaseModel):
+    user_id: uuid.UUID
+    notifications: list[NotificationItem] = Field(description="newest first")
+
+
+class LiveTeacher(BaseModel):
+    teacher_id: uuid.UUID
+    joined_at: datetime
+    left_at: datetime | None
+    duration_seconds: int
+    polls_launched: list[uuid.UUID]
+    messages_sent: int
+    active: bool = Field(description="true while left_at is null")
+
+
+class LiveSession(BaseModel):
+    session_id: uuid.UUID
+    class_id: uuid.UUID
+    teachers: list[LiveTeacher]

@@ -142,6 +142,11 @@ class ActivityEvent(BaseModel):
     )
 
     @property
+    def event_type(self) -> str:
+        value: str = getattr(self, "type")  # noqa: B009 - each subclass declares its Literal
+        return value
+
+    @property
     def occurred_at(self) -> datetime:
         value: datetime = getattr(self, self.time_field)
         return value

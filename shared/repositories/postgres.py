@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType, TracebackType
@@ -25,6 +25,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+from pydantic import SerializeAsAny, TypeAdapter
+from pydantic_core import to_json
 
 from shared.models.events import (
     MODEL_BY_TYPE,
@@ -36,6 +38,7 @@ from shared.models.events import (
     LiveClassEngagement,
     QuizAttempt,
 )
+from shared.models.rollups import RollupRow
 from shared.settings import get_settings
 
 Row = dict[str, Any]
@@ -186,31 +189,37 @@ def unique_events(events: Iterable[ActivityEvent]) -> list[ActivityEvent]:
     return list(unique.values())
 
 
-def ledger_row(event: ActivityEvent, row: Mapping[str, Any]) -> Row:
-    """The event_ledger entry of an event, from its JSON-mode dump ``row``."""
+def ledger_row(event: ActivityEvent) -> Row:
+    """The event_ledger entry of an event."""
     return {
-        "event_id": row["event_id"],
-        "type": row["type"],
-        "actor_id": row[event.actor_field],
-        "user_ids": [str(user_id) for user_id in event.user_ids],
-        "occurred_at": row[event.time_field],
+        "event_id": event.event_id,
+        "type": TYPE_BY_MODEL[type(event)],
+        "actor_id": event.actor_id,
+        "user_ids": event.user_ids,
+        "occurred_at": event.occurred_at,
     }
 
 
+# The events are serialised by pydantic's own (Rust) JSON encoder, each by its
+# runtime model: ids and times become strings PostgreSQL parses exactly, floats
+# are written in their shortest exact form, so they round-trip.
+_events_json: Callable[[Any], bytes] = TypeAdapter(list[SerializeAsAny[ActivityEvent]]).dump_json
+
+
 def persist_params(events: Sequence[ActivityEvent], received_at: datetime) -> dict[str, Any]:
-    """The parameters of the persist statement: the ledger and the rows of each type."""
+    """The parameters of the persist statement: the ledger and the events of each type."""
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
-    rows: dict[str, list[Row]] = {name: [] for name in MODEL_BY_TYPE}
+    by_type: dict[str, list[ActivityEvent]] = {name: [] for name in MODEL_BY_TYPE}
     ledger: list[Row] = []
     for event in unique_events(events):
-        # JSON mode: ids and times become strings PostgreSQL parses exactly
-        # (floats round-trip: Python writes the shortest exact repr).
-        row = event.model_dump(mode="json")
-        rows[row["type"]].append(row)
-        ledger.append(ledger_row(event, row))
-    params: dict[str, Any] = {"received_at": received_at, "event_ledger": Jsonb(ledger)}
-    params.update({name: Jsonb(type_rows) for name, type_rows in rows.items()})
+        by_type[TYPE_BY_MODEL[type(event)]].append(event)
+        ledger.append(ledger_row(event))
+    params: dict[str, Any] = {
+        "received_at": received_at,
+        "event_ledger": Jsonb(ledger, dumps=to_json),
+    }
+    params.update({name: Jsonb(typed, dumps=_events_json) for name, typed in by_type.items()})
     return params
 
 
@@ -448,7 +457,7 @@ class PostgresRepository:
 
     # --- reads ---------------------------------------------------------------------------------
 
-    def _all(self, query: LiteralString, params: Sequence[Any]) -> list[Row]:
+    def _all(self, query: LiteralString, params: Sequence[Any] | Mapping[str, Any]) -> list[Row]:
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
             return cur.fetchall()
@@ -487,6 +496,70 @@ class PostgresRepository:
             (user_id, limit),
         )
 
+    def quiz_attempts_for_quiz(self, quiz_id: uuid.UUID) -> list[Row]:
+        """Every stored attempt at a quiz (the leaderboard's source)."""
+        return self._all(
+            "SELECT student_id, attempt_id, score, submitted_at FROM quiz_attempts "
+            "WHERE quiz_id = %s",
+            (quiz_id,),
+        )
+
+    def notifications_for_user(self, user_id: uuid.UUID, limit: int) -> list[Row]:
+        """Replies to and likes of the user's posts by other users, newest first."""
+        return self._all(
+            """
+            WITH mine AS (
+                SELECT post_id FROM forum_activity
+                WHERE user_id = %(user)s AND action_type IN ('post', 'reply')
+            )
+            SELECT f.action_type AS type,
+                   CASE WHEN f.action_type = 'reply' THEN f.parent_post_id ELSE f.post_id END
+                       AS post_id,
+                   f.thread_id, f.user_id AS actor_id, f.created_at, f.event_id
+            FROM forum_activity f
+            WHERE f.user_id <> %(user)s
+              AND ((f.action_type = 'reply' AND f.parent_post_id IN (SELECT post_id FROM mine))
+                OR (f.action_type = 'like' AND f.post_id IN (SELECT post_id FROM mine)))
+            ORDER BY f.created_at DESC, f.event_id DESC
+            LIMIT %(limit)s
+            """,
+            {"user": user_id, "limit": limit},
+        )
+
+    # --- roll-ups ----------------------------------------------------------------------------
+
+    def commit_rollup(self, claim: str, rows: Sequence[RollupRow]) -> bool:
+        """Add one claimed bucket's counts, once: False when the claim was committed before."""
+        with self._pool.connection() as conn, conn.transaction():
+            first = conn.execute(
+                "INSERT INTO rollup_claims (claim) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1",
+                (claim,),
+            ).fetchone()
+            if first is None:
+                return False
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO activity_rollups "
+                    "(bucket_start, bucket_seconds, metric, dimension, value) "
+                    "VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (bucket_start, bucket_seconds, metric, dimension) "
+                    "DO UPDATE SET value = activity_rollups.value + EXCLUDED.value",
+                    [
+                        (r.bucket_start, r.bucket_seconds, r.metric, r.dimension, r.value)
+                        for r in rows
+                    ],
+                )
+        return True
+
+    def rollup_totals(self, metric: str) -> dict[str, int]:
+        """Sum of a metric per dimension over all time (tests and operators)."""
+        rows = self._all(
+            "SELECT dimension, sum(value)::bigint AS total FROM activity_rollups "
+            "WHERE metric = %s GROUP BY dimension",
+            (metric,),
+        )
+        return {row["dimension"]: int(row["total"]) for row in rows}
+
 
 _repositories: dict[str, PostgresRepository] = {}
 _repositories_lock = threading.Lock()
@@ -494,11 +567,14 @@ _repositories_lock = threading.Lock()
 
 def get_postgres() -> PostgresRepository:
     """The process-wide repository for the configured POSTGRES_DSN (one pool per DSN)."""
-    dsn = get_settings().postgres_dsn
+    settings = get_settings()
+    dsn = settings.postgres_dsn
     with _repositories_lock:
         repository = _repositories.get(dsn)
         if repository is None:
-            repository = _repositories[dsn] = PostgresRepository(dsn)
+            repository = _repositories[dsn] = PostgresRepository(
+                dsn, timeout=settings.postgres_timeout_seconds
+            )
         return repository
 
 

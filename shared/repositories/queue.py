@@ -1,9 +1,9 @@
 """Azure Storage queues (and the claim-check blobs behind oversized messages).
 
-Ingest hands every packed envelope to each sink's queue (persist, archive) and
-answers 202 only once all of them are stored; a failure part-way removes what
-was already sent (best effort) and raises ``QueueUnavailable`` so the client
-gets a 503 and retries. Retried events keep their ids, so anything left behind
+Ingest hands every packed envelope to each sink's queue (persist, archive,
+realtime) and answers 202 only once all of them are stored; a failure part-way
+removes what was already sent (best effort) and raises ``QueueUnavailable`` so
+the client gets a 503 and retries. Retried events keep their ids, so anything left behind
 by a failed rollback is a harmless duplicate.
 """
 
@@ -22,6 +22,8 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import ExponentialRetry as BlobRetry
+from azure.storage.queue import ExponentialRetry as QueueRetry
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared.models.messages import Envelope, claim_check, parse_envelope
@@ -29,13 +31,21 @@ from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Fail fast: a client waiting on a dead queue is better told 503 quickly.
-_CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_backoff_factor": 0.2,
-    "connection_timeout": 3,
-    "read_timeout": 10,
-}
+# Fail fast: a client waiting on a dead queue is better told 503 quickly (the
+# storage SDKs' default retry waits 15 s, then 45 s, between attempts).
+_TIMEOUTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 10}
+
+
+def _queue_options() -> dict[str, Any]:
+    return _TIMEOUTS | {
+        "retry_policy": QueueRetry(initial_backoff=0.2, increment_base=2, retry_total=2)
+    }
+
+
+def _blob_options() -> dict[str, Any]:
+    return _TIMEOUTS | {
+        "retry_policy": BlobRetry(initial_backoff=0.2, increment_base=2, retry_total=2)
+    }
 
 
 class QueueUnavailable(Exception):
@@ -49,9 +59,9 @@ class EventQueue:
         self, connection_string: str, queue_names: Sequence[str], payload_container: str
     ) -> None:
         self._service = QueueServiceClient.from_connection_string(
-            connection_string, **_CLIENT_OPTIONS
+            connection_string, **_queue_options()
         )
-        self._blobs = BlobServiceClient.from_connection_string(connection_string, **_CLIENT_OPTIONS)
+        self._blobs = BlobServiceClient.from_connection_string(connection_string, **_blob_options())
         self._queues = [self._service.get_queue_client(name) for name in queue_names]
         self._container = self._blobs.get_container_client(payload_container)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
@@ -125,6 +135,33 @@ class EventQueue:
         self._blobs.close()
 
 
+def replay_poison(connection_string: str, queue_name: str, limit: int | None = None) -> int:
+    """Move dead-lettered messages from ``<queue>-poison`` back onto ``<queue>``.
+
+    The content is resent unchanged (the host put the original there), then the
+    poison copy is deleted; a crash in between leaves a duplicate, which every
+    sink ignores. Returns how many messages moved.
+    """
+    service = QueueServiceClient.from_connection_string(connection_string, **_queue_options())
+    source = service.get_queue_client(f"{queue_name}-poison")
+    target = service.get_queue_client(queue_name)
+    moved = 0
+    with suppress(ResourceExistsError):
+        target.create_queue()
+    while limit is None or moved < limit:
+        batch = list(
+            source.receive_messages(messages_per_page=32, visibility_timeout=60, max_messages=32)
+        )
+        if not batch:
+            break
+        for message in batch:
+            target.send_message(message.content)
+            source.delete_message(message)
+            moved += 1
+    service.close()
+    return moved
+
+
 @lru_cache(maxsize=4)
 def _event_queue(connection: str, queues: tuple[str, ...], container: str) -> EventQueue:
     return EventQueue(connection, queues, container)
@@ -134,5 +171,7 @@ def get_event_queue() -> EventQueue:
     """The process-wide queue client for the current settings."""
     s = get_settings()
     return _event_queue(
-        s.storage_connection, (s.persist_queue, s.archive_queue), s.payload_container
+        s.storage_connection,
+        (s.persist_queue, s.archive_queue, s.realtime_queue),
+        s.payload_container,
     )

@@ -1,26 +1,495 @@
 """Redis: the real-time state (progress bars, leaderboards, notifications,
-live dashboards, roll-up counters), every key under one configurable prefix."""
+live dashboards) and the roll-up counters, every key under one prefix.
+
+Every update is applied by one Lua script per event that first claims the
+event id (``SET NX``), so a retried request or a redelivered message changes
+nothing twice; all of a request's events go in one pipelined round trip.
+Merges are order-independent (min/max/union, best score with a deterministic
+tie-break), so state never depends on arrival order. The key layout and
+expiry policy are documented in docs/realtime.md.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, cast
 
 import redis
 
+from shared.models.events import (
+    ActivityEvent,
+    ForumActivity,
+    LessonProgress,
+    LiveClassEngagement,
+    QuizAttempt,
+)
 from shared.settings import get_settings
+
+# Expiry policy (seconds). Dedupe must outlive any redelivery: Azure Storage
+# queue messages live at most 7 days by default.
+DEDUPE_TTL = 7 * 24 * 3600
+PROGRESS_TTL = 30 * 24 * 3600
+LEADERBOARD_TTL = 30 * 24 * 3600
+NOTIFICATIONS_TTL = 30 * 24 * 3600
+LIVE_SESSION_TTL = 2 * 24 * 3600
+POST_AUTHOR_TTL = 90 * 24 * 3600
+PENDING_NOTIFICATION_TTL = 7 * 24 * 3600
+NOTIFICATIONS_KEPT = 500
+
+# Largest epoch microsecond we invert for leaderboard tie-breaks (year 2286).
+_TS_CEILING = 9_999_999_999_999_999
+
+# Fixed-width UTC timestamps compare as strings in Lua exactly as in time.
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def redis_ts(moment: datetime) -> str:
+    """A timestamp as stored in Redis: fixed width, so string order is time order."""
+    return moment.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def parse_redis_ts(text: str | bytes | None) -> datetime | None:
+    if text in (None, b"", ""):
+        return None
+    raw = text.decode() if isinstance(text, bytes) else text
+    return datetime.strptime(raw, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def leaderboard_member(student_id: str, submitted_at: datetime) -> str:
+    """ZSET member ordering ties: earlier submission first, then lower student id.
+
+    ZREVRANGE returns equal scores in reverse lexical order, so both parts are
+    inverted: an earlier time and a smaller id give a larger member.
+    """
+    micros = int(submitted_at.timestamp() * 1_000_000)
+    inverted_id = student_id.translate(_INVERT_HEX)
+    return f"{_TS_CEILING - micros:016d}|{inverted_id}"
+
+
+_INVERT_HEX = str.maketrans("0123456789abcdef", "fedcba9876543210")
+
+
+def student_from_member(member: str) -> str:
+    return member.split("|", 1)[1].translate(_INVERT_HEX)
+
+
+# One script applies one event: dedupe, then the view and counter updates of
+# its type. ARGV: prefix, event_id, type, dedupe ttl, bucket, fields (JSON).
+# An empty event_id means a rebuild from PostgreSQL: merge the views only, with
+# no dedupe claim and no counting. Keys are built inside the script from the
+# prefix, which is fine on a single (non-clustered) Redis; see docs/realtime.md.
+_APPLY = r"""
+local p = ARGV[1]
+local event_id = ARGV[2]
+local kind = ARGV[3]
+local bucket = ARGV[5]
+local f = cjson.decode(ARGV[6])
+local ckey = nil
+if event_id ~= '' then
+  if not redis.call('SET', p .. 'seen:' .. event_id, '1', 'NX', 'EX', tonumber(ARGV[4])) then
+    return 0
+  end
+  ckey = p .. 'ctr:' .. bucket
+  redis.call('HINCRBY', ckey, 'events|' .. kind, 1)
+  redis.call('ZADD', p .. 'ctr:index', f.bucket_end, bucket)
+end
+local function count(field, by)
+  if ckey then redis.call('HINCRBY', ckey, field, by) end
+end
+
+local function keep_min(key, field, value)
+  if value == nil or value == cjson.null then return end
+  local cur = redis.call('HGET', key, field)
+  if not cur or value < cur then redis.call('HSET', key, field, value) end
+end
+local function keep_max(key, field, value)
+  if value == nil or value == cjson.null then return end
+  local cur = redis.call('HGET', key, field)
+  if not cur or value > cur then redis.call('HSET', key, field, value) end
+end
+local function keep_max_number(key, field, value)
+  local cur = redis.call('HGET', key, field)
+  if not cur or tonumber(value) > tonumber(cur) then redis.call('HSET', key, field, value) end
+end
+local function union(key, field, items)
+  local cur = redis.call('HGET', key, field)
+  local seen, out = {}, {}
+  for _, list in ipairs({cur and cjson.decode(cur) or {}, items}) do
+    for _, item in ipairs(list) do
+      if not seen[item] then seen[item] = true; out[#out + 1] = item end
+    end
+  end
+  table.sort(out)
+  if #out == 0 then
+    redis.call('HSET', key, field, '[]')
+  else
+    redis.call('HSET', key, field, cjson.encode(out))
+  end
+end
+local function notify(recipient, payload, score)
+  local nkey = p .. 'notif:' .. recipient
+  redis.call('ZADD', nkey, score, payload)
+  redis.call('ZREMRANGEBYRANK', nkey, 0, -(tonumber(f.keep) + 1))
+  redis.call('EXPIRE', nkey, tonumber(f.notif_ttl))
+end
+
+if kind == 'lesson_progress' then
+  local key = p .. 'progress:' .. f.student_id
+  local l = f.lesson_id .. '|'
+  keep_min(key, l .. 'started_at', f.started_at)
+  keep_min(key, l .. 'completed_at', f.completed_at)
+  keep_max_number(key, l .. 'progress_percent', f.progress_percent)
+  keep_max_number(key, l .. 'video_watch_time', f.video_watch_time)
+  union(key, l .. 'sections_read', f.sections_read)
+  keep_max(key, l .. 'last_accessed_at', f.last_accessed_at)
+  redis.call('EXPIRE', key, tonumber(f.ttl))
+  if ckey then redis.call('HSETNX', ckey, 'las|' .. f.lesson_id .. '|' .. f.student_id, 1) end
+elseif kind == 'quiz_attempt' then
+  local hkey = p .. 'lbs:' .. f.quiz_id
+  local zkey = p .. 'lb:' .. f.quiz_id
+  local akey = p .. 'lbatt:' .. f.quiz_id
+  local s = f.student_id .. '|'
+  if redis.call('SADD', akey, f.attempt_id) == 1 then
+    redis.call('HINCRBY', hkey, s .. 'attempts', 1)
+    count('quiz_attempts|' .. f.quiz_id, 1)
+    local best = redis.call('HGET', hkey, s .. 'best')
+    local at = redis.call('HGET', hkey, s .. 'at')
+    local score = tonumber(f.score)
+    if not best or score > tonumber(best) or (score == tonumber(best) and f.submitted_at < at) then
+      local old = redis.call('HGET', hkey, s .. 'member')
+      if old then redis.call('ZREM', zkey, old) end
+      redis.call('HSET', hkey, s .. 'best', f.score, s .. 'at', f.submitted_at,
+                 s .. 'member', f.member)
+      redis.call('ZADD', zkey, f.score, f.member)
+    end
+  end
+  for _, k in ipairs({hkey, zkey, akey}) do redis.call('EXPIRE', k, tonumber(f.ttl)) end
+elseif kind == 'forum_activity' then
+  count('forum_thread_actions|' .. f.thread_id, 1)
+  if f.action_type ~= 'like' then
+    redis.call('SET', p .. 'author:' .. f.post_id, f.user_id, 'EX', tonumber(f.author_ttl))
+    local pkey = p .. 'pending:' .. f.post_id
+    for _, item in ipairs(redis.call('LRANGE', pkey, 0, -1)) do
+      local n = cjson.decode(item)
+      if n.actor ~= f.user_id then notify(f.user_id, n.payload, n.score) end
+    end
+    redis.call('DEL', pkey)
+  end
+  if f.target then
+    local author = redis.call('GET', p .. 'author:' .. f.target)
+    if author then
+      if author ~= f.user_id then notify(author, f.payload, f.score) end
+    else
+      local pkey = p .. 'pending:' .. f.target
+      local item = {actor = f.user_id, payload = f.payload, score = f.score}
+      redis.call('RPUSH', pkey, cjson.encode(item))
+      redis.call('EXPIRE', pkey, tonumber(f.pending_ttl))
+    end
+  end
+elseif kind == 'live_class_engagement' then
+  local key = p .. 'live:' .. f.session_id
+  local t = f.teacher_id .. '|'
+  redis.call('HSET', key, 'class_id', f.class_id)
+  keep_min(key, t .. 'joined_at', f.joined_at)
+  keep_max(key, t .. 'left_at', f.left_at)
+  keep_max_number(key, t .. 'duration_seconds', f.duration_seconds)
+  union(key, t .. 'polls_launched', f.polls_launched)
+  keep_max_number(key, t .. 'messages_sent', f.messages_sent)
+  redis.call('EXPIRE', key, tonumber(f.ttl))
+end
+return 1
+"""
+
+
+# Atomically move every due counter bucket to a claim key of its own. Late
+# increments to a claimed bucket start a fresh bucket key, rolled up later; a
+# claim key is never written again, so every reader of it sees the same data.
+# ARGV: prefix, due-before epoch, claim suffix. Returns every open claim,
+# including ones a crashed roll-up left behind.
+_CLAIM = r"""
+local p = ARGV[1]
+local index = p .. 'ctr:index'
+for _, bucket in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', ARGV[2])) do
+  redis.call('ZREM', index, bucket)
+  local key = p .. 'ctr:' .. bucket
+  if redis.call('EXISTS', key) == 1 then
+    local claim = bucket .. ':' .. ARGV[3]
+    redis.call('RENAME', key, p .. 'ctr:claim:' .. claim)
+    redis.call('SADD', p .. 'ctr:claims', claim)
+  end
+end
+return redis.call('SMEMBERS', p .. 'ctr:claims')
+"""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A reply to or like of someone's post, as stored and as answered."""
+
+    type: str
+    post_id: str
+    thread_id: str
+    actor_id: str
+    created_at: datetime
+    event_id: str
+
+    def payload(self) -> str:
+        return json.dumps(
+            {
+                "type": self.type,
+                "post_id": self.post_id,
+                "thread_id": self.thread_id,
+                "actor_id": self.actor_id,
+                "created_at": redis_ts(self.created_at),
+                "event_id": self.event_id,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    def score(self) -> float:
+        return self.created_at.timestamp()
+
+    @classmethod
+    def from_payload(cls, raw: str | bytes) -> Notification:
+        data = json.loads(raw)
+        created = parse_redis_ts(data.pop("created_at"))
+        assert created is not None
+        return cls(created_at=created, **data)
+
+    @classmethod
+    def for_event(cls, event: ForumActivity) -> Notification | None:
+        """The notification a reply or like gives the target post's author."""
+        if event.action_type == "post":
+            return None
+        target = event.parent_post_id if event.action_type == "reply" else event.post_id
+        return cls(
+            type=event.action_type,
+            post_id=str(target),
+            thread_id=str(event.thread_id),
+            actor_id=str(event.user_id),
+            created_at=event.created_at,
+            event_id=str(event.event_id),
+        )
+
+
+def _fields(event: ActivityEvent) -> dict[str, Any]:
+    """The event's fields as the script reads them (times fixed-width, numbers as repr)."""
+    return {k: v for k, v in _all_fields(event).items() if v is not None}
+
+
+def _all_fields(event: ActivityEvent) -> dict[str, Any]:
+    if isinstance(event, LessonProgress):
+        return {
+            "student_id": str(event.student_id),
+            "lesson_id": str(event.lesson_id),
+            "started_at": redis_ts(event.started_at),
+            "completed_at": redis_ts(event.completed_at) if event.completed_at else None,
+            "progress_percent": repr(float(event.progress_percent)),
+            "video_watch_time": str(event.video_watch_time),
+            "sections_read": list(event.sections_read),
+            "last_accessed_at": redis_ts(event.last_accessed_at),
+            "ttl": PROGRESS_TTL,
+        }
+    if isinstance(event, QuizAttempt):
+        return {
+            "student_id": str(event.student_id),
+            "quiz_id": str(event.quiz_id),
+            "attempt_id": str(event.attempt_id),
+            "score": repr(float(event.score)),
+            "submitted_at": redis_ts(event.submitted_at),
+            "member": leaderboard_member(str(event.student_id), event.submitted_at),
+            "ttl": LEADERBOARD_TTL,
+        }
+    if isinstance(event, ForumActivity):
+        notification = Notification.for_event(event)
+        return {
+            "user_id": str(event.user_id),
+            "post_id": str(event.post_id),
+            "thread_id": str(event.thread_id),
+            "action_type": event.action_type,
+            "target": notification.post_id if notification else None,
+            "payload": notification.payload() if notification else None,
+            "score": notification.score() if notification else None,
+            "keep": NOTIFICATIONS_KEPT,
+            "notif_ttl": NOTIFICATIONS_TTL,
+            "author_ttl": POST_AUTHOR_TTL,
+            "pending_ttl": PENDING_NOTIFICATION_TTL,
+        }
+    if isinstance(event, LiveClassEngagement):
+        return {
+            "teacher_id": str(event.teacher_id),
+            "class_id": str(event.class_id),
+            "session_id": str(event.session_id),
+            "joined_at": redis_ts(event.joined_at),
+            "left_at": redis_ts(event.left_at) if event.left_at else None,
+            "duration_seconds": str(event.duration_seconds),
+            "polls_launched": sorted(str(p) for p in event.polls_launched),
+            "messages_sent": str(event.messages_sent),
+            "ttl": LIVE_SESSION_TTL,
+        }
+    return {}  # content_activity and feedback only count
+
+
+def bucket_start(received_at: datetime, bucket_seconds: int) -> int:
+    epoch = int(received_at.timestamp())
+    return epoch - epoch % bucket_seconds
 
 
 class RealtimeRepository:
-    """Redis access for the real-time views."""
+    """Redis access for the real-time views and the roll-up counters."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, bucket_seconds: int = 60) -> None:
         self.prefix = prefix
+        self.bucket_seconds = bucket_seconds
         self.client: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+            url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            decode_responses=True,
         )
+        self._apply = self.client.register_script(_APPLY)
+        self._claim = self.client.register_script(_CLAIM)
 
     def key(self, *parts: object) -> str:
         return self.prefix + ":".join(str(part) for part in parts)
+
+    # --- writes -----------------------------------------------------------------
+
+    def apply_events(self, events: Sequence[ActivityEvent], received_at: datetime) -> int:
+        """Apply events once each, in one round trip; returns how many were new."""
+        if not events:
+            return 0
+        start = bucket_start(received_at, self.bucket_seconds)
+        bucket = f"{self.bucket_seconds}:{start}"
+        pipe = self.client.pipeline(transaction=False)
+        for event in events:
+            fields = _fields(event) | {"bucket_end": start + self.bucket_seconds}
+            self._apply(
+                keys=[],
+                args=[
+                    self.prefix,
+                    str(event.event_id),
+                    event.event_type,
+                    DEDUPE_TTL,
+                    bucket,
+                    json.dumps(fields),
+                ],
+                client=pipe,
+            )
+        return sum(int(r) for r in pipe.execute())
+
+    # --- reads --------------------------------------------------------------------
+
+    def progress(self, student_id: str) -> dict[str, str] | None:
+        """The student's progress hash, or None when Redis doesn't hold it fully."""
+        key = self.key("progress", student_id)
+        data = cast(dict[str, str], self.client.hgetall(key))
+        return data if data.get("_loaded") else None
+
+    def live_session(self, session_id: str) -> dict[str, str] | None:
+        data = cast(dict[str, str], self.client.hgetall(self.key("live", session_id)))
+        return data if data.get("_loaded") else None
+
+    def leaderboard(self, quiz_id: str, limit: int) -> list[dict[str, Any]] | None:
+        """Top entries (student, best score, time of that best, attempts)."""
+        if not self.client.exists(self.key("loaded", "lb", quiz_id)):
+            return None
+        top = cast(
+            list[tuple[str, float]],
+            self.client.zrevrange(self.key("lb", quiz_id), 0, limit - 1, withscores=True),
+        )
+        students = [student_from_member(member) for member, _ in top]
+        fields = [f"{s}|{name}" for s in students for name in ("attempts", "at")]
+        values = self.client.hmget(self.key("lbs", quiz_id), fields) if fields else []
+        return [
+            {
+                "student_id": student,
+                "best_score": score,
+                "attempts": int(values[2 * i] or 0),
+                "submitted_at": parse_redis_ts(values[2 * i + 1]),
+            }
+            for i, (student, (_, score)) in enumerate(zip(students, top, strict=True))
+        ]
+
+    def notifications(self, user_id: str, limit: int) -> list[Notification] | None:
+        if not self.client.exists(self.key("loaded", "notif", user_id)):
+            return None
+        raw = cast(list[str], self.client.zrevrange(self.key("notif", user_id), 0, limit - 1))
+        return [Notification.from_payload(item) for item in raw]
+
+    # --- rebuild from PostgreSQL ------------------------------------------------------
+
+    def load_progress(self, student_id: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Merge PostgreSQL's state into Redis (the merge is idempotent) and mark it full."""
+        key = self.key("progress", student_id)
+        pipe = self.client.pipeline(transaction=False)
+        for row in rows:
+            fake = LessonProgress.model_construct(type="lesson_progress", **row)
+            self._apply_merge(pipe, "lesson_progress", _fields(fake))
+        pipe.hset(key, "_loaded", "1")
+        pipe.expire(key, PROGRESS_TTL)
+        pipe.execute()
+
+    def load_live_session(self, session_id: str, rows: Iterable[dict[str, Any]]) -> None:
+        key = self.key("live", session_id)
+        pipe = self.client.pipeline(transaction=False)
+        for row in rows:
+            fake = LiveClassEngagement.model_construct(type="live_class_engagement", **row)
+            self._apply_merge(pipe, "live_class_engagement", _fields(fake))
+        pipe.hset(key, "_loaded", "1")
+        pipe.expire(key, LIVE_SESSION_TTL)
+        pipe.execute()
+
+    def load_leaderboard(self, quiz_id: str, attempts: Iterable[dict[str, Any]]) -> None:
+        """Merge every stored attempt of the quiz; attempts already counted are skipped."""
+        pipe = self.client.pipeline(transaction=False)
+        for row in attempts:
+            fake = QuizAttempt.model_construct(type="quiz_attempt", **row)
+            self._apply_merge(pipe, "quiz_attempt", _fields(fake))
+        marker = self.key("loaded", "lb", quiz_id)
+        pipe.set(marker, "1", ex=LEADERBOARD_TTL)
+        pipe.execute()
+
+    def load_notifications(self, user_id: str, items: Iterable[Notification]) -> None:
+        key = self.key("notif", user_id)
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            pipe.zadd(key, {item.payload(): item.score()})
+        pipe.zremrangebyrank(key, 0, -(NOTIFICATIONS_KEPT + 1))
+        pipe.expire(key, NOTIFICATIONS_TTL)
+        pipe.set(self.key("loaded", "notif", user_id), "1", ex=NOTIFICATIONS_TTL)
+        pipe.execute()
+
+    def _apply_merge(self, pipe: Any, kind: str, fields: dict[str, Any]) -> None:
+        """Run the merge part of the script without dedupe or counters (rebuilds)."""
+        self._apply(
+            keys=[],
+            args=[self.prefix, "", kind, 0, "", json.dumps(fields)],
+            client=pipe,
+        )
+
+    # --- roll-up counters -------------------------------------------------------------
+
+    def claim_due_buckets(self, due_before: int, claim_suffix: str) -> list[str]:
+        """Claim buckets that closed before ``due_before``; returns all open claims."""
+        claims: list[str] = self._claim(keys=[], args=[self.prefix, due_before, claim_suffix])
+        return sorted(claims)
+
+    def read_claim(self, claim: str) -> dict[str, str]:
+        return cast(dict[str, str], self.client.hgetall(self.key("ctr", "claim", claim)))
+
+    def release_claim(self, claim: str) -> None:
+        """Forget a claim whose counts are committed to PostgreSQL."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.key("ctr", "claim", claim))
+        pipe.srem(self.key("ctr", "claims"), claim)
+        pipe.execute()
 
     def ping(self) -> None:
         """Raise if Redis does not answer."""
@@ -31,11 +500,11 @@ class RealtimeRepository:
 
 
 @lru_cache(maxsize=4)
-def _realtime(url: str, prefix: str) -> RealtimeRepository:
-    return RealtimeRepository(url, prefix)
+def _realtime(url: str, prefix: str, bucket_seconds: int) -> RealtimeRepository:
+    return RealtimeRepository(url, prefix, bucket_seconds)
 
 
 def get_realtime() -> RealtimeRepository:
     """The process-wide Redis repository for the current settings."""
     s = get_settings()
-    return _realtime(s.redis_url, s.redis_prefix)
+    return _realtime(s.redis_url, s.redis_prefix, s.rollup_bucket_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -129,15 +130,23 @@ def validate_events(raw_events: list[Any]) -> Validated:
     return result
 
 
-def ingest(body: bytes, content_type: str | None, sink: EnvelopeSink) -> IngestResponse:
+def ingest(
+    body: bytes,
+    content_type: str | None,
+    sink: EnvelopeSink,
+    on_queued: Callable[[list[ActivityEvent], datetime], object] | None = None,
+) -> IngestResponse:
     """Validate a request and queue its valid events; raises ``RequestError``.
 
     The sink's own error (queue unavailable) propagates: nothing is accepted.
+    ``on_queued`` runs only once the events are durable (the real-time update).
     """
     validated = validate_events(parse_body(body, content_type))
     if validated.events:
         received_at = datetime.now(UTC)
         sink.send(list(pack_events(validated.events, received_at)), received_at)
+        if on_queued is not None:
+            on_queued(validated.events, received_at)
     return IngestResponse(
         accepted=len(validated.event_ids),
         event_ids=[uuid.UUID(event_id) for event_id in validated.event_ids],

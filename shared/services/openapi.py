@@ -11,7 +11,16 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from shared import limits
-from shared.models.api import ErrorResponse, EventBatch, HealthResponse, IngestResponse
+from shared.models.api import (
+    ErrorResponse,
+    EventBatch,
+    HealthResponse,
+    IngestResponse,
+    Leaderboard,
+    LiveSession,
+    Notifications,
+    StudentProgress,
+)
 from shared.models.events import Event
 
 REF = "#/components/schemas/{model}"
@@ -108,12 +117,87 @@ API.add(
 )
 
 
+def uuid_path(name: str) -> Parameter:
+    return Parameter(name, "path", {"type": "string", "format": "uuid"}, f"the {name} (UUID)")
+
+
+def limit_query(default: int, maximum: int) -> Parameter:
+    schema = {"type": "integer", "minimum": 1, "maximum": maximum, "default": default}
+    return Parameter("limit", "query", schema, "how many entries")
+
+
+_BAD_PARAM = {400: ("A path or query parameter breaks its rule", "ErrorResponse")}
+_UNAVAILABLE = {503: ("Both Redis and PostgreSQL are unavailable", "ErrorResponse")}
+
+for _name, _model in (
+    ("StudentProgress", StudentProgress),
+    ("Leaderboard", Leaderboard),
+    ("Notifications", Notifications),
+    ("LiveSession", LiveSession),
+):
+    API.schema(_name, _model)
+
+API.add(
+    Operation(
+        path="/api/v1/students/{student_id}/progress",
+        method="get",
+        summary="A student's lesson progress, merged order-independently",
+        parameters=(uuid_path("student_id"),),
+        responses={200: ("Progress per lesson", "StudentProgress"), **_BAD_PARAM, **_UNAVAILABLE},
+        tags=("realtime",),
+    )
+)
+API.add(
+    Operation(
+        path="/api/v1/quizzes/{quiz_id}/leaderboard",
+        method="get",
+        summary="A quiz's leaderboard",
+        parameters=(
+            uuid_path("quiz_id"),
+            limit_query(limits.LEADERBOARD_DEFAULT_LIMIT, limits.LEADERBOARD_MAX_LIMIT),
+        ),
+        responses={200: ("Ranked entries", "Leaderboard"), **_BAD_PARAM, **_UNAVAILABLE},
+        tags=("realtime",),
+    )
+)
+API.add(
+    Operation(
+        path="/api/v1/users/{user_id}/notifications",
+        method="get",
+        summary="Replies to and likes of the user's posts by others, newest first",
+        parameters=(
+            uuid_path("user_id"),
+            limit_query(limits.NOTIFICATIONS_DEFAULT_LIMIT, limits.NOTIFICATIONS_MAX_LIMIT),
+        ),
+        responses={200: ("Notifications", "Notifications"), **_BAD_PARAM, **_UNAVAILABLE},
+        tags=("realtime",),
+    )
+)
+API.add(
+    Operation(
+        path="/api/v1/live/sessions/{session_id}",
+        method="get",
+        summary="A live class session's teachers and their engagement",
+        parameters=(uuid_path("session_id"),),
+        responses={
+            200: ("The session", "LiveSession"),
+            404: ("No such session", "ErrorResponse"),
+            **_BAD_PARAM,
+            **_UNAVAILABLE,
+        },
+        tags=("realtime",),
+    )
+)
+
+
 def _limits() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in dir(limits):
         if not name.isupper():
             continue
         value = getattr(limits, name)
+        if not isinstance(value, int | float | str | timedelta | datetime):
+            continue  # an import such as UTC, not a limit
         if isinstance(value, timedelta):
             value = value.total_seconds()
         elif isinstance(value, datetime):

@@ -1,0 +1,79 @@
+"""Real-time views (Redis first, PostgreSQL when Redis lacks them) and the
+queue trigger that applies events to Redis when the ingest-time update missed."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared import limits
+from shared.http import handle, json_response, path_uuid, query_int
+from shared.repositories.postgres import get_postgres
+from shared.repositories.queue import get_event_queue
+from shared.repositories.realtime import get_realtime
+from shared.services import realtime
+
+bp = func.Blueprint()
+
+
+@bp.route(route="v1/students/{student_id}/progress", methods=["GET"])
+def student_progress(req: func.HttpRequest) -> func.HttpResponse:
+    return handle(
+        lambda: json_response(
+            realtime.student_progress(path_uuid(req, "student_id"), get_realtime(), get_postgres())
+        )
+    )
+
+
+@bp.route(route="v1/quizzes/{quiz_id}/leaderboard", methods=["GET"])
+def quiz_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
+    return handle(
+        lambda: json_response(
+            realtime.quiz_leaderboard(
+                path_uuid(req, "quiz_id"),
+                query_int(
+                    req, "limit", limits.LEADERBOARD_DEFAULT_LIMIT, 1, limits.LEADERBOARD_MAX_LIMIT
+                ),
+                get_realtime(),
+                get_postgres(),
+            )
+        )
+    )
+
+
+@bp.route(route="v1/users/{user_id}/notifications", methods=["GET"])
+def user_notifications(req: func.HttpRequest) -> func.HttpResponse:
+    return handle(
+        lambda: json_response(
+            realtime.user_notifications(
+                path_uuid(req, "user_id"),
+                query_int(
+                    req,
+                    "limit",
+                    limits.NOTIFICATIONS_DEFAULT_LIMIT,
+                    1,
+                    limits.NOTIFICATIONS_MAX_LIMIT,
+                ),
+                get_realtime(),
+                get_postgres(),
+            )
+        )
+    )
+
+
+@bp.route(route="v1/live/sessions/{session_id}", methods=["GET"])
+def live_session(req: func.HttpRequest) -> func.HttpResponse:
+    return handle(
+        lambda: json_response(
+            realtime.live_session(path_uuid(req, "session_id"), get_realtime(), get_postgres())
+        )
+    )
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%REALTIME_QUEUE%", connection="AzureWebJobsStorage")
+def apply_realtime(msg: func.QueueMessage) -> None:
+    """Re-apply a message's events to Redis; already-applied ones change nothing.
+
+    Raises while Redis is down, so the host retries the message.
+    """
+    envelope = get_event_queue().open_envelope(msg.get_body())
+    get_realtime().apply_events(envelope.events, envelope.received_at)

@@ -1,0 +1,281 @@
+"""Real-time views: Redis first, rebuilt from PostgreSQL when Redis lacks them.
+
+When Redis has lost a view (flushed, restarted, expired) the PostgreSQL state
+is merged back into it with the same order-independent merge the live updates
+use, then the view is read from Redis; when Redis is down the answer is built
+from PostgreSQL directly. All three ways give the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, overload
+
+from redis.exceptions import RedisError
+
+from shared.http import NotFound
+from shared.models.api import (
+    Leaderboard,
+    LeaderboardEntry,
+    LessonState,
+    LiveSession,
+    LiveTeacher,
+    NotificationItem,
+    Notifications,
+    StudentProgress,
+)
+from shared.models.events import ActivityEvent
+from shared.repositories.realtime import (
+    Notification,
+    RealtimeRepository,
+    leaderboard_member,
+    parse_redis_ts,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RealtimeSource(Protocol):
+    """What the views need from PostgreSQL (implemented by PostgresRepository)."""
+
+    def lesson_progress_for_student(self, student_id: uuid.UUID) -> list[dict[str, Any]]: ...
+    def quiz_attempts_for_quiz(self, quiz_id: uuid.UUID) -> list[dict[str, Any]]: ...
+    def notifications_for_user(self, user_id: uuid.UUID, limit: int) -> list[dict[str, Any]]: ...
+    def live_session(self, session_id: uuid.UUID) -> list[dict[str, Any]]: ...
+
+
+def record(realtime: RealtimeRepository, events: Sequence[ActivityEvent], at: datetime) -> bool:
+    """Apply accepted events to Redis right away; False (logged) when Redis is down.
+
+    A failure here loses nothing: the realtime queue applies the same events
+    again (idempotently) once Redis is back.
+    """
+    try:
+        realtime.apply_events(events, at)
+    except RedisError as exc:
+        log.warning("real-time update deferred to the realtime queue: %s", exc)
+        return False
+    return True
+
+
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+# --- student progress ---------------------------------------------------------------
+
+
+def _lessons_from_hash(data: dict[str, str]) -> list[LessonState]:
+    by_lesson: dict[str, dict[str, str]] = {}
+    for field, value in data.items():
+        if "|" in field:
+            lesson, name = field.split("|", 1)
+            by_lesson.setdefault(lesson, {})[name] = value
+    return [
+        LessonState(
+            lesson_id=uuid.UUID(lesson),
+            started_at=parse_redis_ts(v["started_at"]),
+            completed_at=parse_redis_ts(v.get("completed_at")),
+            progress_percent=float(v["progress_percent"]),
+            video_watch_time=int(v["video_watch_time"]),
+            sections_read=sorted(json.loads(v.get("sections_read", "[]"))),
+            last_accessed_at=parse_redis_ts(v["last_accessed_at"]),
+        )
+        for lesson, v in by_lesson.items()
+    ]
+
+
+def _lessons_from_rows(rows: Iterable[dict[str, Any]]) -> list[LessonState]:
+    return [
+        LessonState(
+            lesson_id=row["lesson_id"],
+            started_at=_utc(row["started_at"]),
+            completed_at=_utc(row["completed_at"]),
+            progress_percent=float(row["progress_percent"]),
+            video_watch_time=int(row["video_watch_time"]),
+            sections_read=sorted(row["sections_read"]),
+            last_accessed_at=_utc(row["last_accessed_at"]),
+        )
+        for row in rows
+    ]
+
+
+def student_progress(
+    student_id: uuid.UUID, realtime: RealtimeRepository, source: RealtimeSource
+) -> StudentProgress:
+    try:
+        data = realtime.progress(str(student_id))
+        if data is None:
+            realtime.load_progress(str(student_id), source.lesson_progress_for_student(student_id))
+            data = realtime.progress(str(student_id)) or {}
+        lessons = _lessons_from_hash(data)
+    except RedisError as exc:
+        log.warning("progress from PostgreSQL, Redis is down: %s", exc)
+        lessons = _lessons_from_rows(source.lesson_progress_for_student(student_id))
+    lessons.sort(key=lambda item: (-item.last_accessed_at.timestamp(), str(item.lesson_id)))
+    return StudentProgress(student_id=student_id, lessons=lessons)
+
+
+# --- quiz leaderboard --------------------------------------------------------------
+
+
+def _ranked_from_attempts(attempts: Iterable[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The leaderboard computed from stored attempts, in exactly Redis's order."""
+    best: dict[str, dict[str, Any]] = {}
+    for row in attempts:
+        student = str(row["student_id"])
+        score, at = float(row["score"]), _utc(row["submitted_at"])
+        entry = best.setdefault(student, {"student_id": student, "attempts": 0})
+        entry["attempts"] += 1
+        first = "best_score" not in entry
+        if first or (score, -at.timestamp()) > (
+            entry["best_score"],
+            -entry["submitted_at"].timestamp(),
+        ):
+            entry["best_score"], entry["submitted_at"] = score, at
+    # ZREVRANGE: score descending, equal scores by member descending.
+    ranked = sorted(
+        best.values(),
+        key=lambda e: (e["best_score"], leaderboard_member(e["student_id"], e["submitted_at"])),
+        reverse=True,
+    )
+    return ranked[:limit]
+
+
+def quiz_leaderboard(
+    quiz_id: uuid.UUID, limit: int, realtime: RealtimeRepository, source: RealtimeSource
+) -> Leaderboard:
+    try:
+        rows = realtime.leaderboard(str(quiz_id), limit)
+        if rows is None:
+            realtime.load_leaderboard(str(quiz_id), source.quiz_attempts_for_quiz(quiz_id))
+            rows = realtime.leaderboard(str(quiz_id), limit) or []
+    except RedisError as exc:
+        log.warning("leaderboard from PostgreSQL, Redis is down: %s", exc)
+        rows = _ranked_from_attempts(source.quiz_attempts_for_quiz(quiz_id), limit)
+    entries = [
+        LeaderboardEntry(
+            rank=rank,
+            student_id=uuid.UUID(row["student_id"]),
+            best_score=float(row["best_score"]),
+            attempts=int(row["attempts"]),
+        )
+        for rank, row in enumerate(rows, start=1)
+    ]
+    return Leaderboard(quiz_id=quiz_id, entries=entries)
+
+
+# --- notifications ---------------------------------------------------------------------
+
+
+def _notification_from_row(row: dict[str, Any]) -> Notification:
+    return Notification(
+        type=row["type"],
+        post_id=str(row["post_id"]),
+        thread_id=str(row["thread_id"]),
+        actor_id=str(row["actor_id"]),
+        created_at=_utc(row["created_at"]),
+        event_id=str(row["event_id"]),
+    )
+
+
+def user_notifications(
+    user_id: uuid.UUID, limit: int, realtime: RealtimeRepository, source: RealtimeSource
+) -> Notifications:
+    from shared.repositories.realtime import NOTIFICATIONS_KEPT
+
+    try:
+        items = realtime.notifications(str(user_id), limit)
+        if items is None:
+            rows = source.notifications_for_user(user_id, NOTIFICATIONS_KEPT)
+            realtime.load_notifications(str(user_id), map(_notification_from_row, rows))
+            items = realtime.notifications(str(user_id), limit) or []
+    except RedisError as exc:
+        log.warning("notifications from PostgreSQL, Redis is down: %s", exc)
+        rows = source.notifications_for_user(user_id, limit)
+        items = sorted(
+            map(_notification_from_row, rows),
+            key=lambda n: (n.score(), n.payload()),
+            reverse=True,
+        )
+    return Notifications(
+        user_id=user_id,
+        notifications=[
+            NotificationItem(
+                type=item.type,
+                post_id=uuid.UUID(item.post_id),
+                thread_id=uuid.UUID(item.thread_id),
+                actor_id=uuid.UUID(item.actor_id),
+                created_at=item.created_at,
+                event_id=uuid.UUID(item.event_id),
+            )
+            for item in items[:limit]
+        ],
+    )
+
+
+# --- live class sessions ---------------------------------------------------------------
+
+
+def _teachers_from_hash(data: dict[str, str]) -> list[LiveTeacher]:
+    by_teacher: dict[str, dict[str, str]] = {}
+    for field, value in data.items():
+        if "|" in field:
+            teacher, name = field.split("|", 1)
+            by_teacher.setdefault(teacher, {})[name] = value
+    return [
+        LiveTeacher(
+            teacher_id=uuid.UUID(teacher),
+            joined_at=parse_redis_ts(v["joined_at"]),
+            left_at=parse_redis_ts(v.get("left_at")),
+            duration_seconds=int(v["duration_seconds"]),
+            polls_launched=[uuid.UUID(p) for p in sorted(json.loads(v["polls_launched"]))],
+            messages_sent=int(v["messages_sent"]),
+            active=v.get("left_at") is None,
+        )
+        for teacher, v in by_teacher.items()
+    ]
+
+
+def _teachers_from_rows(rows: Iterable[dict[str, Any]]) -> list[LiveTeacher]:
+    return [
+        LiveTeacher(
+            teacher_id=row["teacher_id"],
+            joined_at=_utc(row["joined_at"]),
+            left_at=_utc(row["left_at"]),
+            duration_seconds=int(row["duration_seconds"]),
+            polls_launched=sorted(row["polls_launched"], key=str),
+            messages_sent=int(row["messages_sent"]),
+            active=row["left_at"] is None,
+        )
+        for row in rows
+    ]
+
+
+def live_session(
+    session_id: uuid.UUID, realtime: RealtimeRepository, source: RealtimeSource
+) -> LiveSession:
+    try:
+        data = realtime.live_session(str(session_id))
+        if data is None:
+            realtime.load_live_session(str(session_id), source.live_session(session_id))
+            data = realtime.live_session(str(session_id)) or {}
+        class_id = data.get("class_id")
+        teachers = _teachers_from_hash(data)
+    except RedisError as exc:
+        log.warning("live session from PostgreSQL, Redis is down: %s", exc)
+        rows = source.live_session(session_id)
+        class_id = str(rows[0]["class_id"]) if rows else None
+        teachers = _teachers_from_rows(rows)
+    if class_id is None:
+        raise NotFound(f"no live session {session_id}")
+    teachers.sort(key=lambda t: (t.joined_at, str(t.teacher_id)))
+    return LiveSession(session_id=session_id, class_id=uuid.UUID(class_id), teachers=teachers)

@@ -1,0 +1,109 @@
+"""The real function_app.py on the local host, against this session's stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devhost import DevHost
+from shared.repositories.archive import ArchiveRepository
+from shared.repositories.postgres import PostgresRepository
+from shared.repositories.realtime import RealtimeRepository
+from shared.settings import get_settings
+from tests.conftest import TestRun
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTION_KEY = "test-function-key"
+MASTER_KEY = "test-master-key"
+
+
+@contextmanager
+def app_environment(values: dict[str, str]) -> Iterator[None]:
+    """Set app settings in os.environ (what the app reads) and restore them after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+def host_environ(test_run: TestRun, **extra: str) -> dict[str, str]:
+    return test_run.environ() | {
+        "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
+        "LOCAL_MASTER_KEY": MASTER_KEY,
+        "POSTGRES_TIMEOUT_SECONDS": "2",
+    } | extra
+
+
+@contextmanager
+def running_host(app_dir: Path, environ: dict[str, str], **options: Any) -> Iterator[DevHost]:
+    with app_environment(environ), DevHost(app_dir, port=0, environ=environ, **options) as host:
+        yield host
+
+
+def fast_app_dir(tmp: Path, **queue_settings: Any) -> Path:
+    """A copy of the app whose host.json retries failed messages at once."""
+    for name in ("function_app.py", "functions", "shared"):
+        (tmp / name).symlink_to(ROOT / name)
+    host_json = json.loads((ROOT / "host.json").read_text())
+    host_json["extensions"]["queues"].update(
+        {"visibilityTimeout": "00:00:00", "maxPollingInterval": "00:00:00.200"} | queue_settings
+    )
+    (tmp / "host.json").write_text(json.dumps(host_json))
+    return tmp
+
+
+@pytest.fixture(scope="session")
+def host(test_run: TestRun) -> Iterator[DevHost]:
+    """The app as `func start` would run it, started once for the session."""
+    with running_host(ROOT, host_environ(test_run)) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def client(host: DevHost) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=host.url(""), headers={"x-functions-key": FUNCTION_KEY}, timeout=30
+    ) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def postgres(test_run: TestRun) -> Iterator[PostgresRepository]:
+    with PostgresRepository(test_run.postgres_dsn) as repository:
+        yield repository
+
+
+@pytest.fixture(scope="session")
+def archive(test_run: TestRun) -> Iterator[ArchiveRepository]:
+    repository = ArchiveRepository(test_run.storage_connection, test_run.archive_table_prefix)
+    yield repository
+    repository.close()
+
+
+@pytest.fixture(scope="session")
+def redis_views(test_run: TestRun) -> Iterator[RealtimeRepository]:
+    repository = RealtimeRepository(test_run.redis_url, test_run.redis_prefix)
+    yield repository
+    repository.close()
+
+
+@pytest.fixture
+def scratch_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
