@@ -9,8 +9,9 @@ here) it generates N realistic events and, for each round, on emptied tables:
     same rows (ledger, history tables, and the final merged rows), built from
     the same event objects;
 
-then prints events/s of both (median over the rounds) and the ratio a/b. It
-also times (c) redelivering every message of (a), which must store nothing.
+then prints events/s of both (median over the rounds) and the ratio a/b
+(median of the rounds' ratios). It also times (c) redelivering every message
+of (a), which must store nothing.
 
     .venv/bin/python scripts/bench_postgres.py [--events 50000] [--rounds 3]
 """
@@ -228,7 +229,9 @@ class Platform:
             class_id=state["class"],
             session_id=key[0],
             joined_at=state["joined"],
-            left_at=state["joined"] + timedelta(seconds=state["seconds"]) if ended else None,
+            left_at=min(state["joined"] + timedelta(seconds=state["seconds"]), self.now)
+            if ended
+            else None,
             duration_seconds=state["seconds"],
             polls_launched=list(state["polls"]),
             messages_sent=state["messages"],
@@ -416,7 +419,13 @@ def main() -> int:
         f"({rows_written} rows; COPY alone, rows prebuilt: {rate(copy_only_times):,.0f} events/s)"
     )
     print(f"(c) redelivery (dupes): {rate(redelivery_times):>10,.0f} events/s")
-    print(f"ratio a/b: {persist_rate / copy_rate:.2f} (target >= 0.5)")
+    # Each round's a and b ran back to back: their ratio is steadier than the
+    # rates themselves on a machine with other load.
+    ratios = sorted(c / p for p, c in zip(persist_times, copy_times, strict=True))
+    print(
+        f"ratio a/b: {statistics.median(ratios):.2f} (median of rounds; "
+        f"min {ratios[0]:.2f}, max {ratios[-1]:.2f}; target >= 0.5)"
+    )
     return 0
 
 

@@ -499,7 +499,7 @@ class PostgresRepository:
     def quiz_attempts_for_quiz(self, quiz_id: uuid.UUID) -> list[Row]:
         """Every stored attempt at a quiz (the leaderboard's source)."""
         return self._all(
-            "SELECT student_id, attempt_id, score, submitted_at FROM quiz_attempts "
+            "SELECT quiz_id, student_id, attempt_id, score, submitted_at FROM quiz_attempts "
             "WHERE quiz_id = %s",
             (quiz_id,),
         )

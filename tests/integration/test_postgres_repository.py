@@ -7,6 +7,7 @@ database test makes its own ids, so tests share the session's database safely.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import threading
 import uuid
@@ -194,11 +195,12 @@ def test_unique_events_assigns_ids_and_keeps_first_occurrence() -> None:
 def test_persist_params_name_every_user_in_the_ledger() -> None:
     feedback = Feedback.model_validate(f.feedback())
     params = persist_params([feedback, feedback], RECEIVED)
-    (entry,) = params["event_ledger"].obj
+    (entry,) = json.loads(params["event_ledger"].dumps(params["event_ledger"].obj))
     assert entry["type"] == "feedback"
     assert entry["user_ids"] == [str(feedback.teacher_id), str(feedback.student_id)]
     assert entry["actor_id"] == str(feedback.teacher_id)
-    assert len(params["feedback"].obj) == 1
+    (row,) = json.loads(params["feedback"].dumps(params["feedback"].obj))
+    assert row == feedback.model_dump(mode="json")  # what jsonb_populate_recordset reads
     assert params["lesson_progress"].obj == []
     with pytest.raises(ValueError, match="timezone"):
         persist_params([feedback], datetime(2026, 1, 1))  # naive on purpose
@@ -321,6 +323,17 @@ def test_a_redelivered_message_changes_nothing(repo: PostgresRepository, db: Con
     (after,) = rows_of(db, "lesson_progress", "student_id", progress.student_id)
     assert after == before  # not even updated_at moved: old events touch no table
     assert ledger_count(db, [e.event_id for e in batch]) == 6
+
+
+def test_floats_round_trip_exactly(repo: PostgresRepository) -> None:
+    progress = LessonProgress.model_validate(f.lesson_progress(progress_percent=100 / 3))
+    quiz = QuizAttempt.model_validate(f.quiz_attempt(score=0.1 + 0.2))
+    repo.persist_events([progress, quiz], RECEIVED)
+    (lesson,) = repo.lesson_progress_for_student(progress.student_id)
+    assert lesson["progress_percent"] == 100 / 3
+    attempt = repo.quiz_attempt(quiz.attempt_id)
+    assert attempt is not None
+    assert attempt["score"] == 0.1 + 0.2
 
 
 def test_events_without_an_id_are_recognised_on_retry(repo: PostgresRepository, db: Conn) -> None:
