@@ -230,15 +230,21 @@ def test_events_of_different_months_land_in_different_tables(
     assert [r["occurred_at"] for r in archive.read_user(student)] == [september, october]
 
 
+@pytest.mark.parametrize("count", [1, 2])  # a plain upsert, and a transaction
 def test_a_table_deleted_underneath_is_created_again(
-    archive: ArchiveRepository, tables: TableServiceClient
+    archive: ArchiveRepository, tables: TableServiceClient, count: int
 ) -> None:
+    teacher = f.new_id()
     archive.archive_events([event(f.content_activity(timestamp=f.iso(OCTOBER)))], RECEIVED)
     tables.delete_table(f"{archive.table_prefix}{OCTOBER:%Y%m}")
+    models = [
+        event(f.content_activity(teacher_id=teacher, timestamp=f.iso(OCTOBER)))
+        for _ in range(count)
+    ]
 
-    archive.archive_events([event(f.content_activity(timestamp=f.iso(OCTOBER)))], RECEIVED)
+    archive.archive_events(models, RECEIVED)
 
-    assert archive.count_entities() == 1
+    assert archive.count_entities() == count
 
 
 def test_delete_user_erases_every_entity_naming_them(archive: ArchiveRepository) -> None:
