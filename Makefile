@@ -65,7 +65,8 @@ settings: ## create local.settings.json from the sample when missing
 # local.settings.json itself; pass its POSTGRES_DSN (the environment winning),
 # so `make run` migrates the database the app will use.
 migrate: bootstrap services settings ## create the database if missing and apply sql/ migrations
-	$(PY) -m shared.migrate --dsn "$$($(PY) -c 'import json, os; print(os.environ.get("POSTGRES_DSN") or json.load(open("local.settings.json"))["Values"].get("POSTGRES_DSN", ""))')"
+	@echo "migrate: python -m shared.migrate (POSTGRES_DSN from the environment, else local.settings.json)"
+	@$(PY) -m shared.migrate --dsn "$$($(PY) -c 'import json, os; print(os.environ.get("POSTGRES_DSN") or json.load(open("local.settings.json"))["Values"].get("POSTGRES_DSN", ""))')"
 
 lint: bootstrap ## ruff check, ruff format --check, mypy (strict)
 	ruff check .
