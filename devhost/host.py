@@ -90,7 +90,8 @@ class DevHost:
             raise TimeoutError(f"devhost did not stop within {self._stop_timeout}s")
 
     def __enter__(self) -> DevHost:
-        return self.start()
+        # `with DevHost(...).start() as host:` works too.
+        return self if self._thread is not None else self.start()
 
     def __exit__(
         self,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import shutil
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -115,3 +117,18 @@ class Queues:
 @pytest.fixture(scope="session")
 def queues(storage: str) -> Queues:
     return Queues(storage)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Poll `condition` until it holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(0.02)
+
+
+def b64(text: str | bytes) -> str:
+    """How a base64-encoding producer stores a message body."""
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(raw).decode()
