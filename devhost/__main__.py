@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 from types import FrameType
 
@@ -43,10 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         format="[%(asctime)s] %(message)s",
         stream=sys.stdout,
     )
+    # The storage SDK logs every HTTP request at INFO; the pollers would flood the console.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        # A second Ctrl-C while draining ends the process at once.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
@@ -62,12 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     except (HostStartError, LoadError, ConfigError, OSError) as exc:
         print(f"devhost: {exc}", file=sys.stderr)
         return 1
+    except Exception:  # the app itself failed to import: show where, as func start does
+        traceback.print_exc()
+        return 1
     print("\nFunctions:\n")
     for line in host.describe():
         print(f"\t{line}\n")
     print("Host started. Press Ctrl+C to shut down.", flush=True)
     stop.wait()
-    print("Shutting down...", flush=True)
+    print("Shutting down (Ctrl+C again to force)...", flush=True)
     host.stop()
     return 0
 

@@ -27,6 +27,7 @@ from azure.functions.decorators.function_app import Function, FunctionRegister
 
 from devhost.auth import normalise_auth_level
 from devhost.ncrontab import CronSchedule, IntervalSchedule, parse_schedule
+from devhost.routes import RouteTemplate
 from devhost.settings import ConfigError, resolve_expression, storage_connection_string
 
 SCRIPT_FILE = "function_app.py"
@@ -95,12 +96,6 @@ class FunctionSpec:
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.user_function)
 
-    @property
-    def trigger_type(self) -> str:
-        return {HttpTrigger: "httpTrigger", QueueTrigger: "queueTrigger"}.get(
-            type(self.trigger), "timerTrigger"
-        )
-
 
 @dataclass
 class LoadedApp:
@@ -119,7 +114,11 @@ def load_app(app_dir: Path, environ: Mapping[str, str]) -> LoadedApp:
     app = apps[0]
     functions: list[FunctionSpec] = []
     errors: dict[str, str] = {}
-    for function in app.get_functions():
+    try:
+        indexed = app.get_functions()
+    except ValueError as exc:  # e.g. two functions with one name: the worker refuses the app
+        raise LoadError(f"{SCRIPT_FILE}: {exc}") from exc
+    for function in indexed:
         name = str(function.get_function_name())
         try:
             functions.append(_describe(function, name, app_dir, environ))
@@ -188,8 +187,10 @@ def _trigger(meta: dict[str, Any], environ: Mapping[str, str]) -> Trigger:
     kind = meta.get("type")
     if kind == "httpTrigger":
         methods = meta.get("methods")
+        route = str(meta.get("route") or "")
+        RouteTemplate.parse(route)  # a bad template puts this function in error, as in Azure
         return HttpTrigger(
-            route=str(meta.get("route") or ""),
+            route=route,
             methods=frozenset(_text(m).upper() for m in methods) if methods else None,
             auth_level=normalise_auth_level(meta.get("authLevel") or "function"),
         )

@@ -156,7 +156,10 @@ class HostRuntime:
     def _busy(self, called_at: float) -> str:
         since = max(called_at, self.activity.last_finished)
         waiting = [p.queue_name for p in self.pollers if p.confirmed_empty_at < since]
-        return f"{self.activity.in_flight} invocation(s) in flight, queues not empty: {waiting}"
+        return (
+            f"{self.activity.in_flight} invocation(s) and queue message(s) in flight, "
+            f"queues not seen empty: {waiting}"
+        )
 
     def _wake_queue(self, queue_name: str) -> None:
         # A function just wrote to this queue: its poller looks now (the host's queue watcher).

@@ -5,8 +5,8 @@ run finishes (runs never overlap; occurrences missed meanwhile are skipped)
 and `runOnStartup` runs the function once when the host starts. Schedules are
 in UTC unless `WEBSITE_TIME_ZONE` names an IANA zone. The real host persists
 schedule status in storage to detect occurrences missed while it was down;
-this host keeps none, so `past_due` is only true for a run that started more
-than a second late.
+this host keeps none (`use_monitor` has no effect), so `past_due` is only
+true for a run that started more than a second late.
 """
 
 from __future__ import annotations

@@ -190,3 +190,15 @@ def test_function_with_an_unresolvable_setting_is_reported_not_run(
         assert "DH_QUEUE_SLOW" in host.errors["slow"]
         assert "slow" not in {fn.name for fn in host.functions}
         assert any(line.startswith("slow: NOT RUNNING") for line in host.describe())
+
+
+def test_wait_idle_times_out_while_work_is_in_flight(
+    queue_app_environ: Environ, queue_names: dict[str, str], queues: Queues
+) -> None:
+    with start(QUEUE_APP, queue_app_environ(DH_SLOW_SECONDS="1")) as host:
+        queues.send(queue_names["slow"], b64("a second"))
+        wait_until(lambda: host.app_module.SLOW["running"] == 1, what="the message to start")
+        with pytest.raises(TimeoutError, match="in flight"):
+            host.wait_idle(timeout=0.3)
+        host.wait_idle(timeout=10)
+        assert len(records(host, "slow")) == 1

@@ -1,0 +1,43 @@
+"""Indexing an app: what runs, what is reported, what stops the host from starting."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devhost import DevHost
+from devhost.loader import LoadError
+from tests.devhost.conftest import HERE
+
+NO_KEYS = {"LOCAL_FUNCTION_KEY": "", "LOCAL_MASTER_KEY": ""}
+
+
+def test_functions_the_host_cannot_run_are_reported_and_the_rest_served() -> None:
+    app_dir = HERE / "sample_app_unsupported"
+    with DevHost(app_dir, port=0, environ=NO_KEYS, queues=False, timers=False) as host:
+        assert [fn.name for fn in host.functions] == ["fine"]
+        assert set(host.errors) == {"bad_route", "on_blob", "with_table"}
+        assert "unmatched" in host.errors["bad_route"]
+        assert "blobTrigger" in host.errors["on_blob"]
+        assert "table" in host.errors["with_table"]
+        # the app's http_auth_level given as a string applies
+        assert httpx.get(host.url("fine"), timeout=5).text == "fine"
+        status = httpx.get(f"{host.base_url}/admin/host/status", timeout=5).json()
+        assert len(status["errors"]) == 3
+
+
+def test_a_missing_app_fails_to_start_and_leaves_the_environment_alone(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match=r"no function_app\.py"):
+        DevHost(tmp_path, port=0, environ={"DH_TEMPORARY": "x"}).start()
+    assert "DH_TEMPORARY" not in os.environ
+
+
+def test_two_function_apps_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "function_app.py").write_text(
+        "import azure.functions as func\napp = func.FunctionApp()\nother = func.FunctionApp()\n"
+    )
+    with pytest.raises(LoadError, match="exactly one FunctionApp"):
+        DevHost(tmp_path, port=0).start()
