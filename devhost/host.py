@@ -12,7 +12,7 @@ from typing import Any
 
 from devhost.auth import Keys
 from devhost.http import route_template
-from devhost.loader import FunctionSpec, load_app
+from devhost.loader import FunctionSpec, load_app, unload_app
 from devhost.runtime import HostRuntime, RuntimeOptions
 from devhost.settings import HostConfig, apply_local_settings, load_host_config
 from devhost.timers import schedule_zone
@@ -63,15 +63,20 @@ class DevHost:
         try:
             config = load_host_config(self.app_dir)
             loaded = load_app(self.app_dir, os.environ)
-            runtime = HostRuntime(
-                loaded,
-                config,
-                options=self._options,
-                keys=Keys.from_environ(os.environ),
-                zone=schedule_zone(os.environ),
-            )
+        except BaseException:
+            self._restore_environ()
+            raise
+        runtime = HostRuntime(
+            loaded,
+            config,
+            options=self._options,
+            keys=Keys.from_environ(os.environ),
+            zone=schedule_zone(os.environ),
+        )
+        try:
             self._run_in_thread(runtime)
         except BaseException:
+            unload_app(loaded)
             self._restore_environ()
             raise
         self._runtime = runtime
@@ -85,6 +90,8 @@ class DevHost:
         self._thread.join(self._stop_timeout)
         stuck = self._thread.is_alive()
         self._thread = None
+        if self._runtime is not None:
+            unload_app(self._runtime.loaded)
         self._restore_environ()
         if stuck:
             raise TimeoutError(f"devhost did not stop within {self._stop_timeout}s")

@@ -31,6 +31,7 @@ from devhost.routes import RouteTemplate
 from devhost.settings import ConfigError, resolve_expression, storage_connection_string
 
 SCRIPT_FILE = "function_app.py"
+MODULE_NAME = "function_app"
 RETURN = "$return"
 CONTEXT_PARAM = "context"
 _QUEUE_NAME = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
@@ -103,28 +104,47 @@ class LoadedApp:
     app: FunctionRegister
     functions: list[FunctionSpec]
     errors: dict[str, str]  # function name -> why this host cannot run it
+    added_path: str | None = None  # put on sys.path for the app; unload_app takes it off
 
 
 def load_app(app_dir: Path, environ: Mapping[str, str]) -> LoadedApp:
     """Import `app_dir/function_app.py` and describe its functions."""
-    module = _import_script(app_dir)
-    apps = [v for v in vars(module).values() if isinstance(v, FunctionRegister)]
-    if len(apps) != 1:
-        raise LoadError(f"{SCRIPT_FILE} must define exactly one FunctionApp, found {len(apps)}")
-    app = apps[0]
+    added_path = None if str(app_dir) in sys.path else str(app_dir)
+    try:
+        module = _import_script(app_dir)
+        app, indexed = _index(module)
+    except BaseException:
+        _remove_path(added_path)
+        raise
     functions: list[FunctionSpec] = []
     errors: dict[str, str] = {}
-    try:
-        indexed = app.get_functions()
-    except ValueError as exc:  # e.g. two functions with one name: the worker refuses the app
-        raise LoadError(f"{SCRIPT_FILE}: {exc}") from exc
     for function in indexed:
         name = str(function.get_function_name())
         try:
             functions.append(_describe(function, name, app_dir, environ))
         except (UnsupportedFunction, ConfigError, ValueError) as exc:
             errors[name] = str(exc)
-    return LoadedApp(module, app, functions, errors)
+    return LoadedApp(module, app, functions, errors, added_path)
+
+
+def unload_app(loaded: LoadedApp) -> None:
+    """Take the app directory off sys.path again."""
+    _remove_path(loaded.added_path)
+
+
+def _index(module: ModuleType) -> tuple[FunctionRegister, list[Function]]:
+    apps = [v for v in vars(module).values() if isinstance(v, FunctionRegister)]
+    if len(apps) != 1:
+        raise LoadError(f"{SCRIPT_FILE} must define exactly one FunctionApp, found {len(apps)}")
+    try:
+        return apps[0], apps[0].get_functions()
+    except ValueError as exc:  # e.g. two functions with one name: the worker refuses the app
+        raise LoadError(f"{SCRIPT_FILE}: {exc}") from exc
+
+
+def _remove_path(added_path: str | None) -> None:
+    if added_path is not None and added_path in sys.path:
+        sys.path.remove(added_path)
 
 
 def _import_script(app_dir: Path) -> ModuleType:
@@ -134,13 +154,23 @@ def _import_script(app_dir: Path) -> ModuleType:
     # The worker runs with the app directory on sys.path, so the app's own packages import.
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
-    spec = importlib.util.spec_from_file_location("function_app", path)
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     if spec is None or spec.loader is None:
         raise LoadError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    # A fresh module each time, as a fresh worker process would have.
-    sys.modules["function_app"] = module
-    spec.loader.exec_module(module)
+    # A fresh module each time, as a fresh worker process would have. It is in
+    # sys.modules only while it runs: afterwards `import function_app` elsewhere
+    # (a test, another host) gets its own copy, not this host's app, whose
+    # get_functions() the worker contract allows to be called once only.
+    replaced = sys.modules.get(MODULE_NAME)
+    sys.modules[MODULE_NAME] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if replaced is None:
+            sys.modules.pop(MODULE_NAME, None)
+        else:
+            sys.modules[MODULE_NAME] = replaced
     return module
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import httpx
@@ -41,3 +42,14 @@ def test_two_function_apps_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(LoadError, match="exactly one FunctionApp"):
         DevHost(tmp_path, port=0).start()
+
+
+def test_the_app_module_stays_private_to_the_host() -> None:
+    app_dir = HERE / "sample_app_unsupported"
+    before = sys.modules.get("function_app")
+    with DevHost(app_dir, port=0, environ=NO_KEYS, queues=False, timers=False) as host:
+        # `import function_app` elsewhere gets its own module, never the host's app
+        assert sys.modules.get("function_app") is before
+        assert host.app_module is not before
+        assert str(app_dir) in sys.path  # for the app's own lazy imports
+    assert str(app_dir) not in sys.path
