@@ -181,7 +181,10 @@ class DevHost:
             await self._stop_requested.wait()
             await runtime.stop()
 
-        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="devhost")
+        # A daemon thread: a host a test forgot to stop must not keep the process alive.
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(main(),), name="devhost", daemon=True
+        )
         self._thread.start()
         if not ready.wait(self._start_timeout):
             raise HostStartError(f"devhost did not start within {self._start_timeout}s")

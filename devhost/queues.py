@@ -97,7 +97,11 @@ class QueueClients:
     def get(self, connection: str, queue_name: str) -> QueueClient:
         key = (connection, queue_name)
         if key not in self._clients:
-            self._clients[key] = QueueClient.from_connection_string(connection, queue_name)
+            # The SDK's default retries wait 15 s, 18 s, then 42 s: far too long for a local
+            # host whose pollers retry anyway. Two quick retries ride out a busy emulator.
+            self._clients[key] = QueueClient.from_connection_string(
+                connection, queue_name, initial_backoff=1, increment_base=1, retry_total=2
+            )
         return self._clients[key]
 
     async def ensure_queue(self, connection: str, queue_name: str) -> QueueClient:
@@ -233,8 +237,11 @@ class QueuePoller:
             started = time.monotonic()
             try:
                 batch: list[StoredMessage] | None = await self._receive()
-            except AzureError as exc:
+            except AzureError as exc:  # storage down or the queue deleted: back off, retry
                 log.warning("Queue '%s': receive failed: %s", self.queue_name, exc)
+                batch = None
+            except Exception:  # anything else must not end the poller silently
+                log.exception("Queue '%s': receive failed", self.queue_name)
                 batch = None
             if batch:
                 found_since_delay = True
@@ -273,7 +280,7 @@ class QueuePoller:
         try:
             properties = await client.get_queue_properties()
         except AzureError:
-            return
+            return  # not confirmed this time; the next poll tries again
         # The count includes invisible messages, such as failed ones waiting for a retry.
         if properties.approximate_message_count == 0:
             self.confirmed_empty_at = started

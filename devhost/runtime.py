@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -19,8 +18,6 @@ from devhost.loader import HttpTrigger, LoadedApp, QueueTrigger, TimerTrigger
 from devhost.queues import QueueClients, QueueOutputWriter, QueuePoller
 from devhost.settings import HostConfig
 from devhost.timers import TimerRunner
-
-log = logging.getLogger("devhost")
 
 
 @dataclass(frozen=True)

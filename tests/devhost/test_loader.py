@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devhost import DevHost
+from devhost import DevHost, HostStartError
 from devhost.loader import LoadError
-from tests.devhost.conftest import HERE
+from tests.devhost.conftest import HERE, QUEUE_APP
 
 NO_KEYS = {"LOCAL_FUNCTION_KEY": "", "LOCAL_MASTER_KEY": ""}
 
@@ -53,3 +55,20 @@ def test_the_app_module_stays_private_to_the_host() -> None:
         assert host.app_module is not before
         assert str(app_dir) in sys.path  # for the app's own lazy imports
     assert str(app_dir) not in sys.path
+
+
+def test_unreachable_storage_fails_the_start_quickly(
+    queue_app_environ: Callable[..., dict[str, str]],
+) -> None:
+    # Azurite's account, but a port where nothing listens.
+    unreachable = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    )
+    environ = queue_app_environ(AzureWebJobsStorage=unreachable, DH_ONLY_HERE="x")
+    started = time.monotonic()
+    with pytest.raises(HostStartError, match="could not start"):
+        DevHost(QUEUE_APP, port=0, environ=environ, timers=False).start()
+    assert time.monotonic() - started < 30
+    assert "DH_ONLY_HERE" not in os.environ

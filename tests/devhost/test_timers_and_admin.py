@@ -44,9 +44,9 @@ def test_timer_fires_on_its_schedule(queue_app_environ: Environ, schedule: str) 
         ticks = records(host, "tick")
     scheduled = ticks[1:3]
     gap = scheduled[1]["wall"] - scheduled[0]["wall"]
-    assert 0.8 <= gap <= 1.5, gap
+    assert 0.8 <= gap <= 2.2, gap  # one second apart (two if the machine is very busy)
     if schedule.startswith("*"):  # NCRONTAB occurrences fall on whole seconds
-        assert all(t["wall"] % 1 < 0.3 for t in scheduled), scheduled
+        assert all(t["wall"] % 1 < 0.5 for t in scheduled), scheduled
 
 
 def test_failing_timer_is_logged_and_scheduled_again(
