@@ -7,6 +7,7 @@ OpenAPI document, and name the columns the PostgreSQL repository writes.
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -73,16 +74,54 @@ Timestamp = Annotated[
     AfterValidator(_check_time_range),
     Field(description="ISO 8601 timestamp with a time zone (stored in UTC)"),
 ]
+
+
+def _storable(value: str) -> str:
+    """Text every store can hold: PostgreSQL refuses NUL, UTF-8 refuses lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must not contain unpaired surrogate characters") from None
+    return value
+
+
+def _name(value: str) -> str:
+    """An identifier-like string (section, question id): no control characters at all."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters")
+    return _storable(value)
+
+
+def _storable_json(value: Any) -> None:
+    if isinstance(value, str):
+        _storable(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(str(key))
+            _storable_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_json(item)
+
+
 Id = Annotated[uuid.UUID, Field(description="UUID")]
 Seconds = Annotated[StrictInt, Field(ge=0, le=limits.MAX_DURATION_SECONDS)]
 Score = Annotated[float, Field(ge=0, le=limits.MAX_SCORE, allow_inf_nan=False, strict=True)]
 SectionName = Annotated[
-    str, StringConstraints(strict=True, min_length=1, max_length=limits.MAX_SECTION_NAME_CHARS)
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=limits.MAX_SECTION_NAME_CHARS),
+    AfterValidator(_name),
 ]
 
 
 def _text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(strict=True, min_length=1, max_length=max_length)]
+    return Annotated[
+        str,
+        StringConstraints(strict=True, min_length=1, max_length=max_length),
+        AfterValidator(_storable),
+    ]
 
 
 def _answer_depth(value: Any) -> int:
@@ -95,6 +134,10 @@ def _answer_depth(value: Any) -> int:
 
 def _check_answers(value: dict[str, Any]) -> dict[str, Any]:
     for question_id, answer in value.items():
+        try:
+            _storable_json(answer)
+        except ValueError as exc:
+            raise ValueError(f"answer to {question_id!r} {exc}") from None
         if _answer_depth(answer) > limits.MAX_ANSWERS_DEPTH:
             raise ValueError(
                 f"answer to {question_id!r} is nested deeper than {limits.MAX_ANSWERS_DEPTH} levels"
@@ -109,7 +152,9 @@ def _check_answers(value: dict[str, Any]) -> dict[str, Any]:
 
 
 QuestionId = Annotated[
-    str, StringConstraints(strict=True, min_length=1, max_length=limits.MAX_QUESTION_ID_CHARS)
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=limits.MAX_QUESTION_ID_CHARS),
+    AfterValidator(_name),
 ]
 Answers = Annotated[
     dict[QuestionId, Any],

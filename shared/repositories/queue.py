@@ -38,13 +38,13 @@ _TIMEOUTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 10}
 
 def _queue_options() -> dict[str, Any]:
     return _TIMEOUTS | {
-        "retry_policy": QueueRetry(initial_backoff=0.2, increment_base=2, retry_total=2)
+        "retry_policy": QueueRetry(initial_backoff=0, increment_base=1, retry_total=2)
     }
 
 
 def _blob_options() -> dict[str, Any]:
     return _TIMEOUTS | {
-        "retry_policy": BlobRetry(initial_backoff=0.2, increment_base=2, retry_total=2)
+        "retry_policy": BlobRetry(initial_backoff=0, increment_base=1, retry_total=2)
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from devhost import DevHost
@@ -23,6 +24,12 @@ from tests.conftest import TestRun
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_KEY = "test-function-key"
 MASTER_KEY = "test-master-key"
+
+
+def rows(dsn: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one query on the session's database (assertions read the tables directly)."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -43,11 +50,15 @@ def app_environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def host_environ(test_run: TestRun, **extra: str) -> dict[str, str]:
-    return test_run.environ() | {
-        "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
-        "LOCAL_MASTER_KEY": MASTER_KEY,
-        "POSTGRES_TIMEOUT_SECONDS": "2",
-    } | extra
+    return (
+        test_run.environ()
+        | {
+            "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
+            "LOCAL_MASTER_KEY": MASTER_KEY,
+            "POSTGRES_TIMEOUT_SECONDS": "2",
+        }
+        | extra
+    )
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from azure.storage.queue import QueueClient
 
@@ -20,7 +19,7 @@ from shared.repositories.archive import ArchiveRepository
 from shared.repositories.postgres import PostgresRepository
 from tests import factories as f
 from tests.conftest import TestRun
-from tests.integration.conftest import fast_app_dir, host_environ, running_host
+from tests.integration.conftest import fast_app_dir, host_environ, rows, running_host
 
 HISTORY_TABLE = {
     "lesson_progress": "lesson_progress_events",
@@ -30,11 +29,6 @@ HISTORY_TABLE = {
     "feedback": "feedback",
     "live_class_engagement": None,  # merged per (session_id, teacher_id)
 }
-
-
-def rows(dsn: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
 
 
 def stored_copies(dsn: str, event: dict[str, Any]) -> tuple[int, int]:
@@ -85,13 +79,17 @@ def test_every_type_reaches_postgres_and_the_archive_once(
     # The archive holds the full event, field for field.
     feedback = events[4]
     record = next(
-        r for r in archive.read_user(feedback["teacher_id"]) if r["event_id"] == feedback["event_id"]
+        r
+        for r in archive.read_user(feedback["teacher_id"])
+        if r["event_id"] == feedback["event_id"]
     )
     assert record["event"]["feedback_text"] == feedback["feedback_text"]
     assert record["event"]["submission_id"] == feedback["submission_id"]
 
 
-def test_single_event_body_is_accepted(client: httpx.Client, host: DevHost, test_run: TestRun) -> None:
+def test_single_event_body_is_accepted(
+    client: httpx.Client, host: DevHost, test_run: TestRun
+) -> None:
     event = f.content_activity(action="updated", changes_summary="Fixed a typo")
     response = post(client, event)
     assert response.status_code == 202
@@ -261,7 +259,9 @@ def test_an_event_too_big_for_one_message_travels_by_claim_check(
     host.wait_idle(timeout=60)
     assert stored_copies(test_run.postgres_dsn, huge) == (1, 1)
     stored = rows(
-        test_run.postgres_dsn, "SELECT content FROM forum_activity WHERE event_id = %s", huge["event_id"]
+        test_run.postgres_dsn,
+        "SELECT content FROM forum_activity WHERE event_id = %s",
+        huge["event_id"],
     )
     assert stored[0][0] == huge["content"]
     (record,) = [r for r in archive.read_user(huge["user_id"]) if r["role"] == "actor"]
@@ -332,9 +332,7 @@ def test_postgres_down_dead_letters_then_replay_stores_everything(
         assert stored_copies(test_run.postgres_dsn, event) == (1, 1)
 
 
-def test_queue_down_answers_503_and_accepts_nothing(
-    test_run: TestRun, scratch_dir: Path
-) -> None:
+def test_queue_down_answers_503_and_accepts_nothing(test_run: TestRun, scratch_dir: Path) -> None:
     environ = host_environ(
         test_run,
         AzureWebJobsStorage=(
