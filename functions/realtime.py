@@ -7,12 +7,81 @@ import azure.functions as func
 
 from shared import limits
 from shared.http import handle, json_response, path_uuid, query_int
+from shared.models.api import Leaderboard, LiveSession, Notifications, StudentProgress
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
 from shared.repositories.realtime import get_realtime
 from shared.services import realtime
+from shared.services.openapi import (
+    API,
+    BAD_PARAM,
+    UNAVAILABLE,
+    Operation,
+    limit_query,
+    uuid_path,
+)
 
 bp = func.Blueprint()
+
+for _name, _model in (
+    ("StudentProgress", StudentProgress),
+    ("Leaderboard", Leaderboard),
+    ("Notifications", Notifications),
+    ("LiveSession", LiveSession),
+):
+    API.schema(_name, _model)
+
+API.add(
+    Operation(
+        path="/api/v1/students/{student_id}/progress",
+        method="get",
+        summary="A student's lesson progress, merged order-independently",
+        parameters=(uuid_path("student_id"),),
+        responses={200: ("Progress per lesson", "StudentProgress"), **BAD_PARAM, **UNAVAILABLE},
+        tags=("realtime",),
+    )
+)
+API.add(
+    Operation(
+        path="/api/v1/quizzes/{quiz_id}/leaderboard",
+        method="get",
+        summary="A quiz's leaderboard",
+        parameters=(
+            uuid_path("quiz_id"),
+            limit_query(limits.LEADERBOARD_DEFAULT_LIMIT, limits.LEADERBOARD_MAX_LIMIT),
+        ),
+        responses={200: ("Ranked entries", "Leaderboard"), **BAD_PARAM, **UNAVAILABLE},
+        tags=("realtime",),
+    )
+)
+API.add(
+    Operation(
+        path="/api/v1/users/{user_id}/notifications",
+        method="get",
+        summary="Replies to and likes of the user's posts by others, newest first",
+        parameters=(
+            uuid_path("user_id"),
+            limit_query(limits.NOTIFICATIONS_DEFAULT_LIMIT, limits.NOTIFICATIONS_MAX_LIMIT),
+        ),
+        responses={200: ("Notifications", "Notifications"), **BAD_PARAM, **UNAVAILABLE},
+        tags=("realtime",),
+    )
+)
+API.add(
+    Operation(
+        path="/api/v1/live/sessions/{session_id}",
+        method="get",
+        summary="A live class session's teachers and their engagement",
+        parameters=(uuid_path("session_id"),),
+        responses={
+            200: ("The session", "LiveSession"),
+            404: ("No such session", "ErrorResponse"),
+            **BAD_PARAM,
+            **UNAVAILABLE,
+        },
+        tags=("realtime",),
+    )
+)
 
 
 @bp.route(route="v1/students/{student_id}/progress", methods=["GET"])

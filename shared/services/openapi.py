@@ -1,5 +1,9 @@
 """The OpenAPI 3.1 document, generated from the same pydantic models that
-validate requests, plus every limit from ``shared.limits``."""
+validate requests, plus every limit from ``shared.limits``.
+
+Each function module declares its own operations (``API.add``) next to its
+routes; function_app.py imports them all before the document is first built.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from shared import limits
-from shared.models.api import (
-    ErrorResponse,
-    EventBatch,
-    HealthResponse,
-    IngestResponse,
-    Leaderboard,
-    LiveSession,
-    Notifications,
-    StudentProgress,
-)
-from shared.models.events import Event
+from shared.models.api import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 Schema = type[BaseModel] | TypeAdapter[Any]
@@ -65,56 +59,7 @@ class ApiDocument:
 
 API = ApiDocument()
 
-_ERRORS = {
-    400: ("Body is not JSON, or not an event / {events: [...]}", "ErrorResponse"),
-    413: ("Over the event count or byte limit", "ErrorResponse"),
-    415: ("Content-Type is not application/json", "ErrorResponse"),
-}
-
-API.schema("Event", TypeAdapter(Event))
-API.schema("EventBatch", EventBatch)
-API.schema("IngestResponse", IngestResponse)
 API.schema("ErrorResponse", ErrorResponse)
-API.schema("HealthResponse", HealthResponse)
-API.schema("IngestRequest", TypeAdapter(Event | EventBatch))
-API.add(
-    Operation(
-        path="/api/v1/events",
-        method="post",
-        summary="Record one event or a batch of events",
-        request="IngestRequest",
-        responses={
-            202: ("At least one event accepted (queued durably)", "IngestResponse"),
-            422: ("No event valid", "IngestResponse"),
-            **_ERRORS,
-            503: ("Queue unavailable; nothing accepted; retry after Retry-After", "ErrorResponse"),
-        },
-        tags=("ingest",),
-    )
-)
-API.add(
-    Operation(
-        path="/api/v1/health",
-        method="get",
-        summary="Status of each dependency",
-        auth="anonymous",
-        responses={
-            200: ("Every dependency is up", "HealthResponse"),
-            503: ("A dependency is down", "HealthResponse"),
-        },
-        tags=("meta",),
-    )
-)
-API.add(
-    Operation(
-        path="/api/v1/openapi.json",
-        method="get",
-        summary="This document",
-        auth="anonymous",
-        responses={200: ("The OpenAPI 3.1 document", None)},
-        tags=("meta",),
-    )
-)
 
 
 def uuid_path(name: str) -> Parameter:
@@ -126,68 +71,8 @@ def limit_query(default: int, maximum: int) -> Parameter:
     return Parameter("limit", "query", schema, "how many entries")
 
 
-_BAD_PARAM = {400: ("A path or query parameter breaks its rule", "ErrorResponse")}
-_UNAVAILABLE = {503: ("Both Redis and PostgreSQL are unavailable", "ErrorResponse")}
-
-for _name, _model in (
-    ("StudentProgress", StudentProgress),
-    ("Leaderboard", Leaderboard),
-    ("Notifications", Notifications),
-    ("LiveSession", LiveSession),
-):
-    API.schema(_name, _model)
-
-API.add(
-    Operation(
-        path="/api/v1/students/{student_id}/progress",
-        method="get",
-        summary="A student's lesson progress, merged order-independently",
-        parameters=(uuid_path("student_id"),),
-        responses={200: ("Progress per lesson", "StudentProgress"), **_BAD_PARAM, **_UNAVAILABLE},
-        tags=("realtime",),
-    )
-)
-API.add(
-    Operation(
-        path="/api/v1/quizzes/{quiz_id}/leaderboard",
-        method="get",
-        summary="A quiz's leaderboard",
-        parameters=(
-            uuid_path("quiz_id"),
-            limit_query(limits.LEADERBOARD_DEFAULT_LIMIT, limits.LEADERBOARD_MAX_LIMIT),
-        ),
-        responses={200: ("Ranked entries", "Leaderboard"), **_BAD_PARAM, **_UNAVAILABLE},
-        tags=("realtime",),
-    )
-)
-API.add(
-    Operation(
-        path="/api/v1/users/{user_id}/notifications",
-        method="get",
-        summary="Replies to and likes of the user's posts by others, newest first",
-        parameters=(
-            uuid_path("user_id"),
-            limit_query(limits.NOTIFICATIONS_DEFAULT_LIMIT, limits.NOTIFICATIONS_MAX_LIMIT),
-        ),
-        responses={200: ("Notifications", "Notifications"), **_BAD_PARAM, **_UNAVAILABLE},
-        tags=("realtime",),
-    )
-)
-API.add(
-    Operation(
-        path="/api/v1/live/sessions/{session_id}",
-        method="get",
-        summary="A live class session's teachers and their engagement",
-        parameters=(uuid_path("session_id"),),
-        responses={
-            200: ("The session", "LiveSession"),
-            404: ("No such session", "ErrorResponse"),
-            **_BAD_PARAM,
-            **_UNAVAILABLE,
-        },
-        tags=("realtime",),
-    )
-)
+BAD_PARAM = {400: ("A path or query parameter breaks its rule", "ErrorResponse")}
+UNAVAILABLE = {503: ("Both Redis and PostgreSQL are unavailable", "ErrorResponse")}
 
 
 def _limits() -> dict[str, Any]:

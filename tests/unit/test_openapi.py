@@ -6,6 +6,7 @@ import json
 
 from openapi_spec_validator import validate
 
+import function_app
 from shared import limits
 from shared.models.events import EVENT_TYPES
 from shared.services.openapi import build_document, openapi_json
@@ -24,6 +25,22 @@ def test_every_event_type_has_a_schema_from_its_model() -> None:
         assert name in titles
     mapping = schemas["Event"]["discriminator"]["mapping"]
     assert set(mapping) == set(EVENT_TYPES)
+
+
+def test_every_http_route_is_documented() -> None:
+    documented = {
+        (path.removeprefix("/api/"), method.upper())
+        for path, methods in build_document()["paths"].items()
+        for method in methods
+    }
+    for fn in function_app.app.get_functions():
+        trigger = fn.get_trigger()
+        if trigger.type == "httpTrigger":
+            for method in trigger.methods:
+                assert (
+                    trigger.route,
+                    str(method.value if hasattr(method, "value") else method),
+                ) in documented
 
 
 def test_limits_are_published() -> None:
