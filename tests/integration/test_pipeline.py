@@ -241,6 +241,7 @@ def test_no_valid_event_is_422(client: httpx.Client) -> None:
             413,
         ),
     ],
+    ids=["not-json", "array", "events-not-list", "bad-utf8", "text-plain", "over-1mib", "over-500"],
 )
 def test_malformed_bodies(
     client: httpx.Client, content: bytes, headers: dict[str, str], status: int
