@@ -12,7 +12,7 @@ expiry policy are documented in docs/realtime.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,6 +21,7 @@ from typing import Any, cast
 import redis
 
 from shared.models.events import (
+    MODEL_BY_TYPE,
     ActivityEvent,
     ForumActivity,
     LessonProgress,
@@ -335,6 +336,12 @@ def _all_fields(event: ActivityEvent) -> dict[str, Any]:
     return {}  # content_activity and feedback only count
 
 
+def _mark_hash(pipe: Any, key: str, ttl: int) -> None:
+    """Mark a one-hash view as fully held (the marker expires with the data)."""
+    pipe.hset(key, "_loaded", "1")
+    pipe.expire(key, ttl)
+
+
 def bucket_start(received_at: datetime, bucket_seconds: int) -> int:
     epoch = int(received_at.timestamp())
     return epoch - epoch % bucket_seconds
@@ -428,32 +435,34 @@ class RealtimeRepository:
     def load_progress(self, student_id: str, rows: Iterable[dict[str, Any]]) -> None:
         """Merge PostgreSQL's state into Redis (the merge is idempotent) and mark it full."""
         key = self.key("progress", student_id)
-        pipe = self.client.pipeline(transaction=False)
-        for row in rows:
-            fake = LessonProgress.model_construct(type="lesson_progress", **row)
-            self._apply_merge(pipe, "lesson_progress", _fields(fake))
-        pipe.hset(key, "_loaded", "1")
-        pipe.expire(key, PROGRESS_TTL)
-        pipe.execute()
+        self._load(LessonProgress, rows, lambda pipe: _mark_hash(pipe, key, PROGRESS_TTL))
 
     def load_live_session(self, session_id: str, rows: Iterable[dict[str, Any]]) -> None:
         key = self.key("live", session_id)
-        pipe = self.client.pipeline(transaction=False)
-        for row in rows:
-            fake = LiveClassEngagement.model_construct(type="live_class_engagement", **row)
-            self._apply_merge(pipe, "live_class_engagement", _fields(fake))
-        pipe.hset(key, "_loaded", "1")
-        pipe.expire(key, LIVE_SESSION_TTL)
-        pipe.execute()
+        self._load(LiveClassEngagement, rows, lambda pipe: _mark_hash(pipe, key, LIVE_SESSION_TTL))
 
     def load_leaderboard(self, quiz_id: str, attempts: Iterable[dict[str, Any]]) -> None:
         """Merge every stored attempt of the quiz; attempts already counted are skipped."""
-        pipe = self.client.pipeline(transaction=False)
-        for row in attempts:
-            fake = QuizAttempt.model_construct(type="quiz_attempt", **row)
-            self._apply_merge(pipe, "quiz_attempt", _fields(fake))
         marker = self.key("loaded", "lb", quiz_id)
-        pipe.set(marker, "1", ex=LEADERBOARD_TTL)
+        self._load(QuizAttempt, attempts, lambda pipe: pipe.set(marker, "1", ex=LEADERBOARD_TTL))
+
+    def _load(
+        self,
+        model: type[ActivityEvent],
+        rows: Iterable[dict[str, Any]],
+        mark: Callable[[Any], object],
+    ) -> None:
+        """Merge stored rows with the live script (rebuild mode), then mark the view full."""
+        kind = next(name for name, known in MODEL_BY_TYPE.items() if known is model)
+        pipe = self.client.pipeline(transaction=False)
+        for row in rows:
+            fake = model.model_construct(**{"type": kind, **row})
+            self._apply(
+                keys=[],
+                args=[self.prefix, "", kind, 0, "", json.dumps(_fields(fake))],
+                client=pipe,
+            )
+        mark(pipe)
         pipe.execute()
 
     def load_notifications(self, user_id: str, items: Iterable[Notification]) -> None:
@@ -465,16 +474,6 @@ class RealtimeRepository:
         pipe.expire(key, NOTIFICATIONS_TTL)
         pipe.set(self.key("loaded", "notif", user_id), "1", ex=NOTIFICATIONS_TTL)
         pipe.execute()
-
-    def _apply_merge(self, pipe: Any, kind: str, fields: dict[str, Any]) -> None:
-        """Run the merge part of the script without dedupe or counters (rebuilds)."""
-        self._apply(
-            keys=[],
-            args=[self.prefix, "", kind, 0, "", json.dumps(fields)],
-            client=pipe,
-        )
-
-    # --- roll-up counters -------------------------------------------------------------
 
     def claim_due_buckets(self, due_before: int, claim_suffix: str) -> list[str]:
         """Claim buckets that closed before ``due_before``; returns all open claims."""

@@ -73,12 +73,17 @@ def _utc(value: datetime | None) -> datetime | None:
 # --- student progress ---------------------------------------------------------------
 
 
-def _lessons_from_hash(data: dict[str, str]) -> list[LessonState]:
-    by_lesson: dict[str, dict[str, str]] = {}
+def _by_owner(data: dict[str, str]) -> dict[str, dict[str, str]]:
+    """A view hash's ``{owner}|{field}`` entries, grouped by owner (lesson, teacher)."""
+    grouped: dict[str, dict[str, str]] = {}
     for field, value in data.items():
         if "|" in field:
-            lesson, name = field.split("|", 1)
-            by_lesson.setdefault(lesson, {})[name] = value
+            owner, name = field.split("|", 1)
+            grouped.setdefault(owner, {})[name] = value
+    return grouped
+
+
+def _lessons_from_hash(data: dict[str, str]) -> list[LessonState]:
     return [
         LessonState(
             lesson_id=uuid.UUID(lesson),
@@ -89,7 +94,7 @@ def _lessons_from_hash(data: dict[str, str]) -> list[LessonState]:
             sections_read=sorted(json.loads(v.get("sections_read", "[]"))),
             last_accessed_at=parse_redis_ts(v["last_accessed_at"]),
         )
-        for lesson, v in by_lesson.items()
+        for lesson, v in _by_owner(data).items()
     ]
 
 
@@ -226,11 +231,6 @@ def user_notifications(
 
 
 def _teachers_from_hash(data: dict[str, str]) -> list[LiveTeacher]:
-    by_teacher: dict[str, dict[str, str]] = {}
-    for field, value in data.items():
-        if "|" in field:
-            teacher, name = field.split("|", 1)
-            by_teacher.setdefault(teacher, {})[name] = value
     return [
         LiveTeacher(
             teacher_id=uuid.UUID(teacher),
@@ -241,7 +241,7 @@ def _teachers_from_hash(data: dict[str, str]) -> list[LiveTeacher]:
             messages_sent=int(v["messages_sent"]),
             active=v.get("left_at") is None,
         )
-        for teacher, v in by_teacher.items()
+        for teacher, v in _by_owner(data).items()
     ]
 
 
