@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -81,3 +82,29 @@ def handle(action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     except psycopg.OperationalError as exc:
         log.error("PostgreSQL unavailable: %s", exc)
         return unavailable("the database is unavailable; retry later")
+
+
+def query_time(req: func.HttpRequest, name: str) -> datetime | None:
+    """An optional ISO 8601 timestamp with a time zone, in UTC; None when absent."""
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be an ISO 8601 timestamp with a time zone, got {raw[:80]!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise BadRequest(f"{name} must carry a time zone (e.g. Z or +02:00), got {raw[:80]!r}")
+    return value.astimezone(UTC)
+
+
+def query_choice(req: func.HttpRequest, name: str, choices: Sequence[str], default: str) -> str:
+    """An optional query parameter that must be one of ``choices``."""
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in choices:
+        raise BadRequest(f"{name} must be one of {', '.join(choices)}, got {raw[:80]!r}")
+    return str(raw)

@@ -56,3 +56,25 @@ LEADERBOARD_DEFAULT_LIMIT = 10
 LEADERBOARD_MAX_LIMIT = 100
 NOTIFICATIONS_DEFAULT_LIMIT = 20
 NOTIFICATIONS_MAX_LIMIT = 100
+
+# --- reports (SPEC section 8) -----------------------------------------------------------
+RECENT_ACTIVITY_ITEMS = 20  # the student report's newest events
+# Lesson report: progress_over_time covers the last `days` UTC days.
+LESSON_PROGRESS_DEFAULT_DAYS = 30
+LESSON_PROGRESS_MAX_DAYS = 366
+FORUM_TRENDING_DEFAULT_HOURS = 24
+FORUM_TRENDING_MAX_HOURS = 24 * 31
+FORUM_CONTRIBUTORS_DEFAULT_DAYS = 7
+FORUM_CONTRIBUTORS_MAX_DAYS = 92
+FORUM_REPORT_DEFAULT_LIMIT = 10
+FORUM_REPORT_MAX_LIMIT = 100
+# Activity report: the longest [from, to) span per bucket size, so one request
+# returns at most ~1,500 buckets per event type.
+ACTIVITY_MAX_SPAN_MINUTE = timedelta(days=1)
+ACTIVITY_MAX_SPAN_HOUR = timedelta(days=62)
+ACTIVITY_MAX_SPAN_DAY = timedelta(days=1100)
+ACTIVITY_DEFAULT_SPAN = timedelta(hours=24)  # when `from` is absent: `to` minus this
+RECOMMENDATIONS_DEFAULT_LIMIT = 5
+RECOMMENDATIONS_MAX_LIMIT = 50
+# next_lesson: how many of the latest completers of each of the student's lessons are looked at.
+RECOMMENDATIONS_PEER_SAMPLE = 200

@@ -1,0 +1,358 @@
+"""Read-only report queries over the PostgreSQL store (SPEC section 8).
+
+``ReportsRepository`` subclasses ``PostgresRepository``: same store, same DSN,
+same connection handling, so it stays "one repository per store"; it is a
+separate instance with its own small pool on purpose, so that a burst of
+report scans never holds the connections the persist and real-time paths
+need. Every query is parameterised; each report runs its statements on one
+pooled connection (one checkout, one health check). Which index serves
+which query, with plans at ten million events, is in docs/reports.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, LiteralString
+
+from psycopg.rows import dict_row
+
+from shared.repositories.postgres import PostgresRepository, Row
+from shared.settings import get_settings
+
+STUDENT_SUMMARY: LiteralString = """
+WITH lessons AS (
+    SELECT count(*) AS lessons_started,
+           count(completed_at) AS lessons_completed,
+           avg(progress_percent) AS avg_progress_percent,
+           coalesce(sum(video_watch_time), 0) AS total_video_watch_time
+    FROM lesson_progress WHERE student_id = %(student)s
+), quizzes AS (
+    SELECT count(*) AS quiz_attempts,
+           count(DISTINCT quiz_id) FILTER (WHERE is_passed) AS quizzes_passed,
+           avg(score) AS avg_quiz_score
+    FROM quiz_attempts WHERE student_id = %(student)s
+), forum AS (
+    SELECT count(*) FILTER (WHERE action_type = 'post') AS forum_posts,
+           count(*) FILTER (WHERE action_type = 'reply') AS forum_replies,
+           count(*) FILTER (WHERE action_type = 'like') AS likes_given
+    FROM forum_activity WHERE user_id = %(student)s
+), received AS (
+    -- Likes of the student's posts and replies by anyone but the student.
+    SELECT count(*) AS likes_received
+    FROM forum_activity AS liked
+    WHERE liked.action_type = 'like'
+      AND liked.user_id <> %(student)s
+      AND liked.post_id IN (
+          SELECT post_id FROM forum_activity
+          WHERE user_id = %(student)s AND action_type IN ('post', 'reply')
+      )
+), feedback_received AS (
+    SELECT count(*) AS feedback_received, avg(score) AS avg_feedback_score
+    FROM feedback WHERE student_id = %(student)s
+)
+SELECT * FROM lessons, quizzes, forum, received, feedback_received
+"""
+
+# The newest events naming the user: as the actor (a btree walk, newest first)
+# or as another party (the partial GIN index over events naming several users,
+# e.g. feedback to a student). UNION drops an event found both ways.
+RECENT_ACTIVITY: LiteralString = """
+(SELECT event_id, type, actor_id, occurred_at FROM event_ledger
+ WHERE actor_id = %(user)s
+ ORDER BY occurred_at DESC, event_id DESC LIMIT %(limit)s)
+UNION
+(SELECT event_id, type, actor_id, occurred_at FROM event_ledger
+ WHERE cardinality(user_ids) > 1 AND user_ids @> ARRAY[%(user)s]::uuid[]
+ ORDER BY occurred_at DESC, event_id DESC LIMIT %(limit)s)
+ORDER BY occurred_at DESC, event_id DESC
+LIMIT %(limit)s
+"""
+
+LESSON_SUMMARY: LiteralString = """
+SELECT count(*) AS students_started,
+       count(completed_at) AS students_completed,
+       avg(progress_percent) AS avg_progress_percent,
+       avg(video_watch_time) AS avg_video_watch_time
+FROM lesson_progress WHERE lesson_id = %(lesson)s
+"""
+
+# sections_read is a distinct union per student, so counting rows counts students.
+SECTION_READERS: LiteralString = """
+SELECT section, count(*) AS readers
+FROM lesson_progress, unnest(sections_read) AS section
+WHERE lesson_id = %(lesson)s
+GROUP BY section
+ORDER BY section
+"""
+
+# Per UTC day: the distinct students with a progress event, and the average of
+# each one's highest progress reported that day.
+PROGRESS_OVER_TIME: LiteralString = """
+SELECT day, count(*) AS active_students, avg(best) AS avg_progress_percent
+FROM (
+    SELECT (last_accessed_at AT TIME ZONE 'UTC')::date AS day, student_id,
+           max(progress_percent) AS best
+    FROM lesson_progress_events
+    WHERE lesson_id = %(lesson)s AND last_accessed_at >= %(since)s
+    GROUP BY 1, 2
+) AS daily
+GROUP BY day
+ORDER BY day
+"""
+
+QUIZ_SUMMARY: LiteralString = """
+SELECT count(*) AS attempts,
+       count(DISTINCT student_id) AS students,
+       avg(score) AS avg_score,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY score) AS median_score,
+       avg(CASE WHEN is_passed THEN 1.0 ELSE 0.0 END) AS pass_rate,
+       avg(duration_seconds) AS avg_duration_seconds,
+       (SELECT avg(first_pass) FROM (
+            SELECT min(attempt_number) AS first_pass FROM quiz_attempts
+            WHERE quiz_id = %(quiz)s AND is_passed GROUP BY student_id
+        ) AS passers) AS avg_attempts_to_pass
+FROM quiz_attempts WHERE quiz_id = %(quiz)s
+"""
+
+# Grouped by the jsonb value (jsonb equality is by value: 1 = 1.0, key order
+# is irrelevant); the service turns each value into its key text.
+ANSWER_DISTRIBUTION: LiteralString = """
+SELECT answer.key AS question_id, answer.value AS answer, count(*) AS attempts
+FROM quiz_attempts, jsonb_each(answers) AS answer
+WHERE quiz_id = %(quiz)s
+GROUP BY 1, 2
+"""
+
+TEACHER_CONTENT: LiteralString = """
+SELECT action, content_type, count(*) AS n
+FROM content_activity WHERE teacher_id = %(teacher)s
+GROUP BY 1, 2
+"""
+
+TEACHER_FEEDBACK: LiteralString = """
+SELECT feedback_type, count(*) AS n, count(score) AS scored, sum(score) AS score_sum
+FROM feedback WHERE teacher_id = %(teacher)s
+GROUP BY 1
+"""
+
+TEACHER_LIVE: LiteralString = """
+SELECT count(*) AS live_sessions,
+       coalesce(sum(duration_seconds), 0) AS live_seconds,
+       coalesce(sum(cardinality(polls_launched)), 0) AS polls_launched,
+       coalesce(sum(messages_sent), 0) AS messages_sent
+FROM live_class_engagement WHERE teacher_id = %(teacher)s
+"""
+
+FORUM_TRENDING: LiteralString = """
+SELECT thread_id,
+       count(*) AS actions,
+       count(*) FILTER (WHERE action_type = 'post') AS posts,
+       count(*) FILTER (WHERE action_type = 'reply') AS replies,
+       count(*) FILTER (WHERE action_type = 'like') AS likes
+FROM forum_activity
+WHERE created_at >= %(since)s
+GROUP BY thread_id
+ORDER BY actions DESC, thread_id
+LIMIT %(limit)s
+"""
+
+# Top authors by posts + replies in the window; then, for those few only, the
+# likes by other users in the window of any of their posts or replies.
+FORUM_CONTRIBUTORS: LiteralString = """
+WITH top AS (
+    SELECT user_id,
+           count(*) FILTER (WHERE action_type = 'post') AS posts,
+           count(*) FILTER (WHERE action_type = 'reply') AS replies
+    FROM forum_activity
+    WHERE created_at >= %(since)s AND action_type IN ('post', 'reply')
+    GROUP BY user_id
+    ORDER BY count(*) DESC, user_id
+    LIMIT %(limit)s
+), likes AS (
+    SELECT post_id, user_id AS liker FROM forum_activity
+    WHERE created_at >= %(since)s AND action_type = 'like'
+), received AS (
+    SELECT authored.user_id, count(*) AS likes_received
+    FROM forum_activity AS authored
+    JOIN likes ON likes.post_id = authored.post_id AND likes.liker <> authored.user_id
+    WHERE authored.user_id IN (SELECT user_id FROM top)
+      AND authored.action_type IN ('post', 'reply')
+    GROUP BY authored.user_id
+)
+SELECT top.user_id, top.posts, top.replies, coalesce(received.likes_received, 0) AS likes_received
+FROM top LEFT JOIN received USING (user_id)
+ORDER BY top.posts + top.replies DESC, top.user_id
+"""
+
+# UTC buckets: date_trunc with an explicit zone ignores the session TimeZone.
+ACTIVITY: LiteralString = """
+SELECT date_trunc(%(unit)s, bucket_start, 'UTC') AS bucket_start, dimension AS type,
+       sum(value)::bigint AS n
+FROM activity_rollups
+WHERE metric = 'events' AND bucket_start >= %(from)s AND bucket_start < %(to)s
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
+COHORTS: LiteralString = """
+SELECT date_trunc('week', started_at, 'UTC') AS week_start,
+       count(*) AS students,
+       count(*) FILTER (WHERE completed_at <= started_at + interval '7 days') AS within_1,
+       count(*) FILTER (WHERE completed_at <= started_at + interval '14 days') AS within_2,
+       count(*) FILTER (WHERE completed_at <= started_at + interval '28 days') AS within_4
+FROM lesson_progress WHERE lesson_id = %(lesson)s
+GROUP BY 1
+ORDER BY 1
+"""
+
+IN_PROGRESS: LiteralString = """
+SELECT lesson_id, progress_percent, last_accessed_at
+FROM lesson_progress
+WHERE student_id = %(student)s AND completed_at IS NULL
+ORDER BY last_accessed_at DESC, lesson_id
+LIMIT %(limit)s
+"""
+
+NOT_PASSED: LiteralString = """
+SELECT quiz_id, count(*) AS attempts, max(score) AS best_score,
+       max(submitted_at) AS last_submitted_at
+FROM quiz_attempts
+WHERE student_id = %(student)s
+GROUP BY quiz_id
+HAVING NOT bool_or(is_passed)
+ORDER BY best_score DESC, last_submitted_at DESC, quiz_id
+LIMIT %(limit)s
+"""
+
+# For each lesson the student completed (the most recent few), the latest
+# completers of it; for each of those peers, the first lesson they started
+# after completing it. Candidates the student has already started are dropped.
+NEXT_LESSONS: LiteralString = """
+WITH mine AS (
+    SELECT lesson_id FROM lesson_progress
+    WHERE student_id = %(student)s AND completed_at IS NOT NULL
+    ORDER BY completed_at DESC, lesson_id
+    LIMIT %(lessons)s
+), peers AS (
+    SELECT peer.student_id, peer.lesson_id, peer.completed_at
+    FROM mine
+    CROSS JOIN LATERAL (
+        SELECT student_id, lesson_id, completed_at FROM lesson_progress
+        WHERE lesson_id = mine.lesson_id AND completed_at IS NOT NULL
+          AND student_id <> %(student)s
+        ORDER BY completed_at DESC, student_id
+        LIMIT %(peers)s
+    ) AS peer
+), next AS (
+    SELECT following.lesson_id
+    FROM peers
+    CROSS JOIN LATERAL (
+        SELECT lesson_id FROM lesson_progress
+        WHERE student_id = peers.student_id AND started_at >= peers.completed_at
+          AND lesson_id <> peers.lesson_id
+        ORDER BY started_at, lesson_id
+        LIMIT 1
+    ) AS following
+)
+SELECT lesson_id, count(*) AS peers, (SELECT count(*) FROM peers) AS considered
+FROM next
+WHERE lesson_id NOT IN (SELECT lesson_id FROM lesson_progress WHERE student_id = %(student)s)
+GROUP BY lesson_id
+ORDER BY peers DESC, lesson_id
+LIMIT %(limit)s
+"""
+
+
+class ReportsRepository(PostgresRepository):
+    """Read-only report queries; one pool of its own beside the persist path's."""
+
+    def _queries(self, *queries: tuple[LiteralString, Mapping[str, Any]]) -> list[list[Row]]:
+        """Several statements on one connection checkout."""
+        results = []
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            for query, params in queries:
+                cur.execute(query, params)
+                results.append(cur.fetchall())
+        return results
+
+    def student(self, student_id: uuid.UUID, recent: int) -> tuple[Row, list[Row]]:
+        summary, activity = self._queries(
+            (STUDENT_SUMMARY, {"student": student_id}),
+            (RECENT_ACTIVITY, {"user": student_id, "limit": recent}),
+        )
+        return summary[0], activity
+
+    def lesson(self, lesson_id: uuid.UUID, since: datetime) -> tuple[Row, list[Row], list[Row]]:
+        summary, sections, daily = self._queries(
+            (LESSON_SUMMARY, {"lesson": lesson_id}),
+            (SECTION_READERS, {"lesson": lesson_id}),
+            (PROGRESS_OVER_TIME, {"lesson": lesson_id, "since": since}),
+        )
+        return summary[0], sections, daily
+
+    def quiz(self, quiz_id: uuid.UUID) -> tuple[Row, list[Row]]:
+        summary, answers = self._queries(
+            (QUIZ_SUMMARY, {"quiz": quiz_id}), (ANSWER_DISTRIBUTION, {"quiz": quiz_id})
+        )
+        return summary[0], answers
+
+    def teacher(self, teacher_id: uuid.UUID) -> tuple[list[Row], list[Row], Row]:
+        params = {"teacher": teacher_id}
+        content, feedback, live = self._queries(
+            (TEACHER_CONTENT, params), (TEACHER_FEEDBACK, params), (TEACHER_LIVE, params)
+        )
+        return content, feedback, live[0]
+
+    def forum_trending(self, since: datetime, limit: int) -> list[Row]:
+        return self._all(FORUM_TRENDING, {"since": since, "limit": limit})
+
+    def forum_contributors(self, since: datetime, limit: int) -> list[Row]:
+        return self._all(FORUM_CONTRIBUTORS, {"since": since, "limit": limit})
+
+    def activity(self, unit: str, start: datetime, end: datetime) -> list[Row]:
+        return self._all(ACTIVITY, {"unit": unit, "from": start, "to": end})
+
+    def cohorts(self, lesson_id: uuid.UUID) -> list[Row]:
+        return self._all(COHORTS, {"lesson": lesson_id})
+
+    def recommendation_inputs(
+        self, student_id: uuid.UUID, limit: int, lessons: int, peers: int
+    ) -> tuple[list[Row], list[Row], list[Row]]:
+        """In-progress lessons, quizzes not passed, and next-lesson candidates."""
+        student = {"student": student_id, "limit": limit}
+        in_progress, not_passed, next_lessons = self._queries(
+            (IN_PROGRESS, student),
+            (NOT_PASSED, student),
+            (NEXT_LESSONS, student | {"lessons": lessons, "peers": peers}),
+        )
+        return in_progress, not_passed, next_lessons
+
+
+_repositories: dict[str, ReportsRepository] = {}
+_lock = threading.Lock()
+
+
+def get_reports() -> ReportsRepository:
+    """The process-wide reports repository for the configured POSTGRES_DSN."""
+    settings = get_settings()
+    with _lock:
+        repository = _repositories.get(settings.postgres_dsn)
+        if repository is None:
+            repository = _repositories[settings.postgres_dsn] = ReportsRepository(
+                settings.postgres_dsn, timeout=settings.postgres_timeout_seconds
+            )
+        return repository
+
+
+def close_reports() -> None:
+    """Close every pool ``get_reports`` opened (tests, shutdown)."""
+    with _lock:
+        for repository in _repositories.values():
+            repository.close()
+        _repositories.clear()
+
+
+__all__: Sequence[str] = ("ReportsRepository", "close_reports", "get_reports")
