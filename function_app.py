@@ -4,12 +4,21 @@ import logging
 
 import azure.functions as func
 
-from functions import archive, ingest, meta, persist, realtime, reports, rollup
+from functions import archive, ingest, meta, persist, privacy, realtime, reports, rollup
 
 logging.getLogger("azure").setLevel(logging.WARNING)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # The loop variable is named bp: azure-functions-doctor recognises that form.
-for bp in (ingest.bp, persist.bp, archive.bp, realtime.bp, rollup.bp, reports.bp, meta.bp):
+for bp in (
+    ingest.bp,
+    persist.bp,
+    archive.bp,
+    realtime.bp,
+    rollup.bp,
+    privacy.bp,
+    reports.bp,
+    meta.bp,
+):
     app.register_functions(bp)

@@ -9,7 +9,11 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared.repositories.archive import get_archive
+from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
+from shared.repositories.realtime import get_realtime
+from shared.services.privacy import archive_live_events, cutoff
+from shared.settings import get_settings
 
 bp = func.Blueprint()
 
@@ -17,4 +21,13 @@ bp = func.Blueprint()
 @bp.queue_trigger(arg_name="msg", queue_name="%ARCHIVE_QUEUE%", connection="AzureWebJobsStorage")
 def archive_events(msg: func.QueueMessage) -> None:
     envelope = get_event_queue().open_envelope(msg.get_body())
-    get_archive().archive_events(envelope.events, envelope.received_at)
+    # Erased users' events are dropped (the tombstone), and so are events past
+    # retention, which would only recreate a monthly table retention dropped.
+    archive_live_events(
+        envelope.events,
+        envelope.received_at,
+        get_archive(),
+        get_realtime(),
+        get_postgres(),
+        not_before=cutoff(get_settings().retention_archive_days),
+    )

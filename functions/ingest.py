@@ -10,10 +10,12 @@ from pydantic import TypeAdapter
 from shared.http import error_response, json_response, unavailable
 from shared.models.api import EventBatch, IngestResponse
 from shared.models.events import Event
+from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import QueueUnavailable, get_event_queue
 from shared.repositories.realtime import get_realtime
 from shared.services.ingest import RequestError, ingest
 from shared.services.openapi import API, Operation
+from shared.services.privacy import drop_erased_at_ingest
 from shared.services.realtime import record
 
 bp = func.Blueprint()
@@ -54,6 +56,7 @@ def ingest_events(req: func.HttpRequest) -> func.HttpResponse:
             req.headers.get("Content-Type"),
             get_event_queue(),
             on_queued=lambda events, at: record(get_realtime(), events, at),
+            keep=lambda events: drop_erased_at_ingest(events, get_realtime(), get_postgres()),
         )
     except RequestError as exc:
         return error_response(exc.status, exc.message)

@@ -10,6 +10,8 @@ import azure.functions as func
 
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
+from shared.services.privacy import cutoff
+from shared.settings import get_settings
 
 bp = func.Blueprint()
 
@@ -17,4 +19,7 @@ bp = func.Blueprint()
 @bp.queue_trigger(arg_name="msg", queue_name="%PERSIST_QUEUE%", connection="AzureWebJobsStorage")
 def persist_events(msg: func.QueueMessage) -> None:
     envelope = get_event_queue().open_envelope(msg.get_body())
-    get_postgres().persist_events(envelope.events, envelope.received_at)
+    # Erased users' events are dropped inside the transaction (the tombstone);
+    # events past retention too, so retention's deletions are not undone.
+    not_before = cutoff(get_settings().retention_postgres_days)
+    get_postgres().persist_events(envelope.events, envelope.received_at, not_before=not_before)

@@ -3,7 +3,10 @@ queue trigger that applies events to Redis when the ingest-time update missed.""
 
 from __future__ import annotations
 
+import uuid
+
 import azure.functions as func
+from pydantic import BaseModel
 
 from shared import limits
 from shared.http import handle, json_response, path_uuid, query_int
@@ -20,6 +23,7 @@ from shared.services.openapi import (
     limit_query,
     uuid_path,
 )
+from shared.services.privacy import record_disclosure
 
 bp = func.Blueprint()
 
@@ -84,13 +88,22 @@ API.add(
 )
 
 
+def _disclosed(
+    req: func.HttpRequest, subject: uuid.UUID, action: str, body: BaseModel
+) -> func.HttpResponse:
+    """Record the read of one person's data (FERPA record of disclosures), then answer."""
+    record_disclosure(req, subject, action, get_postgres())
+    return json_response(body)
+
+
 @bp.route(route="v1/students/{student_id}/progress", methods=["GET"])
 def student_progress(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            realtime.student_progress(path_uuid(req, "student_id"), get_realtime(), get_postgres())
-        )
-    )
+    def build() -> func.HttpResponse:
+        student = path_uuid(req, "student_id")
+        view = realtime.student_progress(student, get_realtime(), get_postgres())
+        return _disclosed(req, student, "progress", view)
+
+    return handle(build)
 
 
 @bp.route(route="v1/quizzes/{quiz_id}/leaderboard", methods=["GET"])
@@ -111,22 +124,15 @@ def quiz_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="v1/users/{user_id}/notifications", methods=["GET"])
 def user_notifications(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            realtime.user_notifications(
-                path_uuid(req, "user_id"),
-                query_int(
-                    req,
-                    "limit",
-                    limits.NOTIFICATIONS_DEFAULT_LIMIT,
-                    1,
-                    limits.NOTIFICATIONS_MAX_LIMIT,
-                ),
-                get_realtime(),
-                get_postgres(),
-            )
+    def build() -> func.HttpResponse:
+        user = path_uuid(req, "user_id")
+        limit = query_int(
+            req, "limit", limits.NOTIFICATIONS_DEFAULT_LIMIT, 1, limits.NOTIFICATIONS_MAX_LIMIT
         )
-    )
+        view = realtime.user_notifications(user, limit, get_realtime(), get_postgres())
+        return _disclosed(req, user, "notifications", view)
+
+    return handle(build)
 
 
 @bp.route(route="v1/live/sessions/{session_id}", methods=["GET"])

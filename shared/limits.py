@@ -78,3 +78,9 @@ RECOMMENDATIONS_DEFAULT_LIMIT = 5
 RECOMMENDATIONS_MAX_LIMIT = 50
 # next_lesson: how many of the latest completers of each of the student's lessons are looked at.
 RECOMMENDATIONS_PEER_SAMPLE = 200
+
+# --- privacy (SPEC section 9) ------------------------------------------------------------
+EXPORT_PAGE_DEFAULT_LIMIT = 500  # rows / archive records per export page
+EXPORT_PAGE_MAX_LIMIT = 5_000
+DISCLOSURES_DEFAULT_LIMIT = 100
+DISCLOSURES_MAX_LIMIT = 1_000

@@ -39,6 +39,10 @@ class Settings:
     archive_table_prefix: str
     payload_container: str
     retry_after_seconds: int
+    # Retention (SPEC 9): detailed events older than this are deleted by the
+    # daily enforce_retention timer, and not stored again if redelivered.
+    retention_postgres_days: int
+    retention_archive_days: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +63,10 @@ class Settings:
             archive_table_prefix=env("ARCHIVE_TABLE_PREFIX") or "activityarchive",
             payload_container=env("PAYLOAD_CONTAINER") or "activity-payloads",
             retry_after_seconds=_int("RETRY_AFTER_SECONDS", 5),
+            # Two years of detail for reports; seven for the compliance archive
+            # (a common school-records schedule). Set per institution.
+            retention_postgres_days=_int("RETENTION_POSTGRES_DAYS", 730),
+            retention_archive_days=_int("RETENTION_ARCHIVE_DAYS", 2555),
         )
 
 

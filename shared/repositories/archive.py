@@ -356,6 +356,53 @@ class ArchiveRepository:
                     target = None
                 yield _record(table, entity["role"], entity["ref_partition"], entity, target)
 
+    def read_user_page(
+        self, user_id: uuid.UUID | str, after: tuple[str, str] | None, limit: int
+    ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+        """Up to ``limit`` records of ``read_user``, resuming after (table, RowKey).
+
+        Returns the records and the position to resume from (None at the end):
+        keyset paging on the partition's RowKeys, so a page costs the same
+        wherever it starts.
+        """
+        records: list[dict[str, Any]] = []
+        for table in self.list_archive_tables():
+            if after is not None and table < after[0]:
+                continue
+            query, parameters = "PartitionKey eq @pk", {"pk": partition_key(user_id)}
+            if after is not None and table == after[0]:
+                query += " and RowKey gt @rk"
+                parameters["rk"] = check_key(after[1])
+            client = self._client(table)
+            for entity in client.query_entities(
+                query, parameters=parameters, results_per_page=limit
+            ):
+                if len(records) == limit:
+                    return records, after
+                records.append(self._resolve(client, table, entity))
+                after = (table, entity["RowKey"])
+        return records, None
+
+    def drop_tables_before(self, before: datetime) -> list[str]:
+        """Retention: delete the monthly tables of months entirely before ``before``'s month."""
+        cutoff = table_name(self.table_prefix, before)
+        dropped = [table for table in self.list_archive_tables() if table < cutoff]
+        for table in dropped:
+            self._service.delete_table(table)  # one call per month, no entity transactions
+            with self._lock:
+                self._created.discard(table)
+        return dropped
+
+    def _resolve(self, client: TableClient, table: str, entity: dict[str, Any]) -> dict[str, Any]:
+        """A partition entity as a record: the event itself, or the event a reference names."""
+        if not entity["RowKey"].endswith(REF_SUFFIX):
+            return _record(table, ACTOR_ROLE, entity["user_id"], entity, entity)
+        try:
+            target = client.get_entity(entity["ref_partition"], entity["ref_row"])
+        except ResourceNotFoundError:
+            target = None
+        return _record(table, entity["role"], entity["ref_partition"], entity, target)
+
     def list_archive_tables(self) -> list[str]:
         """The archive's monthly tables, oldest first."""
         # A range filter on the name is a listing, not a scan of entities.

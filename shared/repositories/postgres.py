@@ -206,7 +206,9 @@ def ledger_row(event: ActivityEvent) -> Row:
 _events_json: Callable[[Any], bytes] = TypeAdapter(list[SerializeAsAny[ActivityEvent]]).dump_json
 
 
-def persist_params(events: Sequence[ActivityEvent], received_at: datetime) -> dict[str, Any]:
+def persist_params(
+    events: Sequence[ActivityEvent], received_at: datetime, not_before: datetime | None = None
+) -> dict[str, Any]:
     """The parameters of the persist statement: the ledger and the events of each type."""
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
@@ -217,6 +219,7 @@ def persist_params(events: Sequence[ActivityEvent], received_at: datetime) -> di
         ledger.append(ledger_row(event))
     params: dict[str, Any] = {
         "received_at": received_at,
+        "not_before": not_before,
         "event_ledger": Jsonb(ledger, dumps=to_json),
     }
     params.update({name: Jsonb(typed, dumps=_events_json) for name, typed in by_type.items()})
@@ -367,12 +370,20 @@ def build_persist_statement() -> sql.Composed:
             " received_at)\n"
             "  SELECT r.event_id, r.type, r.actor_id, r.user_ids, r.occurred_at, {received_at}\n"
             "  FROM jsonb_populate_recordset(NULL::event_ledger, {ledger}) AS r\n"
+            # Erased users' events never come back (SPEC 9); events older than the
+            # retention window are not stored again after retention deleted them.
+            "  WHERE NOT EXISTS (SELECT 1 FROM erased_users e WHERE e.user_id = ANY(r.user_ids))\n"
+            "    AND r.occurred_at >= coalesce({not_before}::timestamptz, '-infinity')\n"
             # Sorted so concurrent batches sharing events wait instead of deadlocking.
             "  ORDER BY r.event_id\n"
             "  ON CONFLICT (event_id) DO NOTHING\n"
             "  RETURNING event_id\n"
             ")"
-        ).format(received_at=sql.Placeholder("received_at"), ledger=sql.Placeholder("event_ledger"))
+        ).format(
+            received_at=sql.Placeholder("received_at"),
+            ledger=sql.Placeholder("event_ledger"),
+            not_before=sql.Placeholder("not_before"),
+        )
     ]
     for model in MODEL_BY_TYPE.values():
         ctes.append(_rows_cte(model))
@@ -395,6 +406,32 @@ def build_persist_statement() -> sql.Composed:
 
 # Rendered once: composing the statement costs more than some batches take to run.
 _PERSIST: bytes = build_persist_statement().as_bytes(None)
+
+
+# --- privacy -----------------------------------------------------------------------------------
+
+# Columns that name a user in some role; every table holding one is erased and
+# exported by it (plus event_ledger.user_ids, every user an event names).
+USER_ROLE_COLUMNS = ("student_id", "user_id", "teacher_id", "actor_id", "subject_id")
+
+# Retention: partitioned history tables drop whole months; these delete rows by event time.
+PARTITIONED_HISTORY = ("lesson_progress_events", "forum_activity")
+RETENTION_COLUMNS: Mapping[str, str] = MappingProxyType(
+    {
+        "event_ledger": "occurred_at",
+        "quiz_attempts": "submitted_at",
+        "content_activity": "timestamp",
+        "feedback": "created_at",
+    }
+)
+
+
+def _match_user(head: LiteralString, table: str, column: str) -> sql.Composed:
+    """``head`` (with a ``{table}`` field) restricted to rows naming the user (one parameter)."""
+    condition = "{column} @> ARRAY[%s]::uuid[]" if column == "user_ids" else "{column} = %s"
+    return sql.SQL(head + " WHERE " + condition).format(
+        table=sql.Identifier(table), column=sql.Identifier(column)
+    )
 
 
 # --- the repository -----------------------------------------------------------------------------
@@ -438,15 +475,28 @@ class PostgresRepository:
         with self._pool.connection(timeout=timeout) as conn:
             conn.execute("SELECT 1")
 
-    def persist_events(self, events: Sequence[ActivityEvent], received_at: datetime) -> int:
+    def persist_events(
+        self,
+        events: Sequence[ActivityEvent],
+        received_at: datetime,
+        *,
+        not_before: datetime | None = None,
+    ) -> int:
         """Store a batch (one queue message) in one transaction; return how many were new.
 
-        Idempotent on event_id; raises on any database error, having written nothing.
+        Events naming an erased user, and events older than ``not_before``
+        (the retention window), are dropped. Idempotent on event_id; raises on
+        any database error, having written nothing.
         """
         if not events:
             return 0
-        params = persist_params(events, received_at)
+        params = persist_params(events, received_at, not_before)
         with self._pool.connection() as conn, conn.transaction():
+            # An erasure inserts its tombstone first (ROW EXCLUSIVE): it waits for
+            # this transaction, or this one waits for it and then, in the next
+            # statement's snapshot, sees the tombstone. Persists do not block
+            # each other (SHARE does not conflict with SHARE).
+            conn.execute("LOCK TABLE erased_users IN SHARE MODE")
             result = conn.execute(_PERSIST, params).fetchone()
             if result is None:  # pragma: no cover - a SELECT without FROM returns a row
                 raise RuntimeError("the persist statement returned no row")
@@ -525,6 +575,143 @@ class PostgresRepository:
             """,
             {"user": user_id, "limit": limit},
         )
+
+    # --- privacy: erasure, export, access log, retention (SPEC 9) -------------------------
+
+    def user_columns(self) -> list[tuple[str, str]]:
+        """Every (table, column) that names a user: a role column or ``user_ids``.
+
+        Found in the catalog, so tables added later (reports, caches) are erased
+        and exported too without a change here. The tombstone table is left out.
+        """
+        return [
+            (row["table_name"], row["column_name"])
+            for row in self._all(
+                """
+                SELECT c.relname AS table_name, a.attname AS column_name
+                FROM pg_attribute AS a
+                JOIN pg_class AS c ON c.oid = a.attrelid
+                JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                WHERE n.nspname = current_schema()
+                  AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                  AND a.attnum > 0 AND NOT a.attisdropped
+                  AND c.relname <> 'erased_users'
+                  AND ((a.attname = ANY(%(roles)s) AND a.atttypid = 'uuid'::regtype)
+                    OR (a.attname = 'user_ids' AND a.atttypid = 'uuid[]'::regtype))
+                ORDER BY c.relname, a.attname
+                """,
+                {"roles": list(USER_ROLE_COLUMNS)},
+            )
+        ]
+
+    def erase_user(self, user_id: uuid.UUID, erased_by: str) -> tuple[int, datetime]:
+        """Tombstone the user and delete every row naming them; (rows deleted, erased_at).
+
+        One transaction: the tombstone is inserted first, so concurrent persists
+        either finish before it or see it. Repeating it deletes nothing new and
+        keeps the first ``erased_at``.
+        """
+        columns = self.user_columns()
+        with self._pool.connection() as conn, conn.transaction():
+            stamp = conn.execute(
+                "INSERT INTO erased_users (user_id, erased_by) VALUES (%s, %s) "
+                "ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id "
+                "RETURNING erased_at",
+                (user_id, erased_by),
+            ).fetchone()
+            assert stamp is not None  # INSERT ... RETURNING always returns the row
+            # The record of earlier erasures stays: it is the proof they ran.
+            deleted = conn.execute(
+                "DELETE FROM access_log WHERE subject_id = %s AND action <> 'erase'", (user_id,)
+            ).rowcount
+            for table, column in columns:
+                if table == "access_log":
+                    continue
+                deleted += conn.execute(
+                    _match_user("DELETE FROM {table}", table, column), (user_id,)
+                ).rowcount
+        return deleted, stamp[0]
+
+    def erased_user_ids(self) -> list[uuid.UUID]:
+        """Every tombstone (to reload the Redis mirror)."""
+        return [row["user_id"] for row in self._all("SELECT user_id FROM erased_users", ())]
+
+    def erased_among(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these users are erased."""
+        rows = self._all(
+            "SELECT user_id FROM erased_users WHERE user_id = ANY(%s)", (list(set(user_ids)),)
+        )
+        return {row["user_id"] for row in rows}
+
+    def export_rows(
+        self, table: str, column: str, user_id: uuid.UUID, offset: int, limit: int
+    ) -> list[Row]:
+        """One page of a table's rows naming the user, in primary-key order."""
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            order = [
+                r["attname"]
+                for r in cur.execute(
+                    "SELECT a.attname FROM pg_index AS i "
+                    "JOIN pg_attribute AS a ON a.attrelid = i.indrelid "
+                    "AND a.attnum = ANY(i.indkey::int2[]) "
+                    "WHERE i.indrelid = %s::regclass AND i.indisprimary "
+                    "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                    (table,),
+                ).fetchall()
+            ] or [column]
+            query = sql.SQL("{} ORDER BY {} OFFSET %s LIMIT %s").format(
+                _match_user("SELECT * FROM {table}", table, column), _ident_list(order)
+            )
+            return cur.execute(query, (user_id, offset, limit)).fetchall()
+
+    def record_access(
+        self, subject_id: uuid.UUID, accessor: str, action: str, resource: str
+    ) -> None:
+        """Add one entry to the record of disclosures (no data, only who, what, when)."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO access_log (subject_id, accessor, action, resource) "
+                "VALUES (%s, %s, %s, %s)",
+                (subject_id, accessor, action, resource),
+            )
+
+    def disclosures(self, subject_id: uuid.UUID, before_id: int | None, limit: int) -> list[Row]:
+        """The subject's access log, newest first, ``limit`` entries older than ``before_id``."""
+        return self._all(
+            "SELECT id, accessor, action, resource, accessed_at FROM access_log "
+            "WHERE subject_id = %s AND id < coalesce(%s::bigint, 9223372036854775807) "
+            "ORDER BY id DESC LIMIT %s",
+            (subject_id, before_id, limit),
+        )
+
+    def enforce_retention(self, cutoff: datetime, batch: int = 5000) -> dict[str, int]:
+        """Delete detailed events older than ``cutoff``: per table, partitions or rows removed.
+
+        Partitioned history tables lose whole months before the cutoff's month (a
+        catalog operation); the others are deleted from in batches, so no single
+        transaction holds locks on millions of rows.
+        """
+        result: dict[str, int] = {}
+        with self._pool.connection() as conn:
+            for table in PARTITIONED_HISTORY:
+                dropped = conn.execute(
+                    "SELECT drop_monthly_partitions_before(%s::regclass, %s::date)",
+                    (table, cutoff.date()),
+                ).fetchall()
+                result[table] = len(dropped)
+            for table, column in RETENTION_COLUMNS.items():
+                query = sql.SQL(
+                    "DELETE FROM {t} WHERE ctid = ANY(ARRAY("
+                    "SELECT ctid FROM {t} WHERE {c} < %s LIMIT %s))"
+                ).format(t=sql.Identifier(table), c=sql.Identifier(column))
+                total = 0
+                while True:
+                    deleted = conn.execute(query, (cutoff, batch)).rowcount
+                    total += deleted
+                    if deleted < batch:
+                        break
+                result[table] = total
+        return result
 
     # --- roll-ups ----------------------------------------------------------------------------
 

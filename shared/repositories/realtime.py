@@ -11,8 +11,11 @@ expiry policy are documented in docs/realtime.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -90,6 +93,13 @@ local kind = ARGV[3]
 local bucket = ARGV[5]
 local f = cjson.decode(ARGV[6])
 local ckey = nil
+-- Erasure tombstones (SPEC 9): an event naming an erased user changes nothing.
+-- The set holds SHA-1 digests, so no raw user id stays in Redis after an erasure;
+-- -1 asks the caller to load the set from PostgreSQL first (Redis was flushed).
+if event_id ~= '' and redis.call('EXISTS', p .. 'erased:loaded') == 0 then return -1 end
+for _, u in ipairs(f.users) do
+  if redis.call('SISMEMBER', p .. 'erased', redis.sha1hex(u)) == 1 then return 0 end
+end
 if event_id ~= '' then
   if not redis.call('SET', p .. 'seen:' .. event_id, '1', 'NX', 'EX', tonumber(ARGV[4])) then
     return 0
@@ -227,6 +237,77 @@ return redis.call('SMEMBERS', p .. 'ctr:claims')
 """
 
 
+# Erase one user from one key, atomically with respect to the apply script.
+# KEYS[1]: the key; ARGV: prefix, user id, inverted user id (leaderboard
+# members), a random token (renamed counter fields). Returns items removed.
+_ERASE = r"""
+local p, user, inverted, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local key = KEYS[1]
+local name = string.sub(key, #p + 1)
+local family = string.match(name, '^[^:]*')
+if name == 'progress:' .. user or name == 'notif:' .. user or name == 'loaded:notif:' .. user then
+  return redis.call('DEL', key)
+end
+local kind = redis.call('TYPE', key).ok
+local removed = 0
+local s = user .. '|'
+if family == 'lbs' and kind == 'hash' then
+  local member = redis.call('HGET', key, s .. 'member')
+  if member then
+    removed = removed + redis.call('ZREM', p .. 'lb:' .. string.sub(name, 5), member)
+  end
+  removed = removed
+    + redis.call('HDEL', key, s .. 'best', s .. 'at', s .. 'member', s .. 'attempts')
+elseif family == 'lb' and kind == 'zset' then
+  -- Normally gone with the lbs entry; this catches a member without one.
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(member, -#inverted - 1) == '|' .. inverted then
+      removed = removed + redis.call('ZREM', key, member)
+    end
+  end
+elseif family == 'notif' and kind == 'zset' then
+  local needle = '"actor_id":"' .. user .. '"'
+  for _, item in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.find(item, needle, 1, true) then removed = removed + redis.call('ZREM', key, item) end
+  end
+elseif family == 'pending' and kind == 'list' then
+  for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if string.find(item, user, 1, true) then
+      removed = removed + redis.call('LREM', key, 0, item)
+    end
+  end
+elseif family == 'author' and kind == 'string' then
+  if redis.call('GET', key) == user then removed = redis.call('DEL', key) end
+elseif family == 'live' and kind == 'hash' then
+  removed = redis.call('HDEL', key, s .. 'joined_at', s .. 'left_at', s .. 'duration_seconds',
+                       s .. 'polls_launched', s .. 'messages_sent')
+  if removed > 0 then
+    local others = false
+    for _, field in ipairs(redis.call('HKEYS', key)) do
+      if string.find(field, '|', 1, true) then others = true; break end
+    end
+    if not others then redis.call('DEL', key) end
+  end
+elseif family == 'ctr' and kind == 'hash' then
+  -- A distinct active student stays counted, under a name that identifies nobody.
+  local suffix = '|' .. user
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(field, 1, 4) == 'las|' and string.sub(field, -#suffix) == suffix then
+      local value = redis.call('HGET', key, field)
+      redis.call('HDEL', key, field)
+      redis.call('HSET', key, string.sub(field, 1, #field - #user) .. 'erased-' .. token, value)
+      removed = removed + 1
+    end
+  end
+end
+return removed
+"""
+
+
+class TombstonesUnavailable(redis.RedisError):
+    """The tombstone mirror is missing and its source cannot be read."""
+
+
 @dataclass(frozen=True)
 class Notification:
     """A reply to or like of someone's post, as stored and as answered."""
@@ -280,7 +361,14 @@ class Notification:
 
 def _fields(event: ActivityEvent) -> dict[str, Any]:
     """The event's fields as the script reads them (times fixed-width, numbers as repr)."""
-    return {k: v for k, v in _all_fields(event).items() if v is not None}
+    fields = {k: v for k, v in _all_fields(event).items() if v is not None}
+    fields["users"] = [str(user) for user in event.user_ids]
+    return fields
+
+
+def tombstone_digest(user_id: uuid.UUID | str) -> str:
+    """How the tombstone set names an erased user (the script's ``redis.sha1hex``)."""
+    return hashlib.sha1(str(user_id).encode(), usedforsecurity=False).hexdigest()
 
 
 def _all_fields(event: ActivityEvent) -> dict[str, Any]:
@@ -350,9 +438,18 @@ def bucket_start(received_at: datetime, bucket_seconds: int) -> int:
 class RealtimeRepository:
     """Redis access for the real-time views and the roll-up counters."""
 
-    def __init__(self, url: str, prefix: str, bucket_seconds: int = 60) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        bucket_seconds: int = 60,
+        tombstones: Callable[[], Iterable[uuid.UUID]] | None = None,
+    ) -> None:
         self.prefix = prefix
         self.bucket_seconds = bucket_seconds
+        # Where the tombstone mirror is reloaded from (PostgreSQL's erased_users);
+        # None only for tools and tests that own their prefix: an empty mirror.
+        self._tombstones = tombstones
         self.client: redis.Redis = redis.Redis.from_url(
             url,
             socket_timeout=2,
@@ -362,6 +459,7 @@ class RealtimeRepository:
         )
         self._apply = self.client.register_script(_APPLY)
         self._claim = self.client.register_script(_CLAIM)
+        self._erase = self.client.register_script(_ERASE)
 
     def key(self, *parts: object) -> str:
         return self.prefix + ":".join(str(part) for part in parts)
@@ -389,7 +487,109 @@ class RealtimeRepository:
                 ],
                 client=pipe,
             )
-        return sum(int(r) for r in pipe.execute())
+        results = [int(r) for r in pipe.execute()]
+        if -1 in results:
+            # The mirror was lost (flush, restart): reload it, then apply again;
+            # events applied before the script saw the missing mirror were none.
+            try:
+                erased = list(self._tombstones()) if self._tombstones else []
+            except Exception as exc:
+                # Without the mirror nothing may be applied: to callers this is
+                # Redis being unusable (ingest defers, the queue function retries).
+                raise TombstonesUnavailable(f"cannot load erasure tombstones: {exc}") from exc
+            self.load_tombstones(erased)
+            return self.apply_events(events, received_at)
+        return sum(results)
+
+    # --- erasure tombstones and per-user data (SPEC 9) -------------------------------
+
+    def load_tombstones(self, user_ids: Iterable[uuid.UUID]) -> None:
+        """Fill the tombstone mirror from the system of record and mark it complete."""
+        digests = [tombstone_digest(user) for user in user_ids]
+        pipe = self.client.pipeline(transaction=True)
+        if digests:
+            pipe.sadd(self.key("erased"), *digests)
+        pipe.set(self.key("erased", "loaded"), "1")
+        pipe.execute()
+
+    def add_tombstone(self, user_id: uuid.UUID) -> None:
+        """Mirror one erasure: from now on the apply script drops the user's events."""
+        self.client.sadd(self.key("erased"), tombstone_digest(user_id))
+
+    def erased_among(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID] | None:
+        """Which users the mirror lists as erased; None when the mirror is not loaded."""
+        users = sorted(set(user_ids), key=str)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(self.key("erased", "loaded"))
+        pipe.smismember(self.key("erased"), [tombstone_digest(u) for u in users] or ["-"])
+        loaded, flags = pipe.execute()
+        if not loaded:
+            return None
+        return {user for user, flag in zip(users, flags, strict=False) if flag}
+
+    def _user_keys(self) -> Iterator[list[str]]:
+        """Batches of every key that can hold a user's data (dedupe claims cannot)."""
+        seen = self.prefix + "seen:"
+        batch: list[str] = []
+        for key in self.client.scan_iter(match=self.prefix + "*", count=1000):
+            if key.startswith(seen) or key in (self.key("erased"), self.key("erased", "loaded")):
+                continue
+            batch.append(key)
+            if len(batch) == 500:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def erase_user(self, user_id: uuid.UUID) -> int:
+        """Remove every trace of the user under the prefix; returns the items removed.
+
+        A full SCAN of the prefix (the id can be inside other users' keys: their
+        notifications, leaderboards, live sessions, counter buckets), then one
+        atomic script per key. Rare and admin-only; see docs/privacy.md for the cost.
+        """
+        user = str(user_id)
+        inverted = user.translate(_INVERT_HEX)
+        # Counter fields keep counting a distinct student under a random name.
+        token = secrets.token_hex(8)
+        removed = 0
+        for keys in self._user_keys():
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                self._erase(keys=[key], args=[self.prefix, user, inverted, token], client=pipe)
+            removed += sum(int(r) for r in pipe.execute())
+        return removed
+
+    def user_data(self, user_id: uuid.UUID) -> dict[str, Any]:
+        """What Redis holds about the user, for an export (read-only, one SCAN)."""
+        user = str(user_id)
+        found: dict[str, Any] = {
+            "progress": {},
+            "notifications": [],
+            "leaderboards": {},
+            "live_sessions": {},
+            "posts": [],
+        }
+        for keys in self._user_keys():
+            for key in keys:
+                name = key[len(self.prefix) :]
+                family, _, rest = name.partition(":")
+                if name == f"progress:{user}":
+                    found["progress"] = self.client.hgetall(key)
+                elif name == f"notif:{user}":
+                    found["notifications"] = self.client.zrevrange(key, 0, -1)
+                elif family in ("lbs", "live") and self.client.type(key) == "hash":
+                    fields = {
+                        f.split("|", 1)[1]: v
+                        for f, v in cast(dict[str, str], self.client.hgetall(key)).items()
+                        if f.startswith(user + "|")
+                    }
+                    if fields:
+                        section = "leaderboards" if family == "lbs" else "live_sessions"
+                        found[section][rest] = fields
+                elif family == "author" and self.client.get(key) == user:
+                    found["posts"].append(rest)
+        return found
 
     # --- reads --------------------------------------------------------------------
 
@@ -498,9 +698,15 @@ class RealtimeRepository:
         self.client.close()
 
 
+def _erased_users() -> list[uuid.UUID]:
+    from shared.repositories.postgres import get_postgres  # the system of record
+
+    return get_postgres().erased_user_ids()
+
+
 @lru_cache(maxsize=4)
 def _realtime(url: str, prefix: str, bucket_seconds: int) -> RealtimeRepository:
-    return RealtimeRepository(url, prefix, bucket_seconds)
+    return RealtimeRepository(url, prefix, bucket_seconds, tombstones=_erased_users)
 
 
 def get_realtime() -> RealtimeRepository:

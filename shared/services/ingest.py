@@ -135,18 +135,22 @@ def ingest(
     content_type: str | None,
     sink: EnvelopeSink,
     on_queued: Callable[[list[ActivityEvent], datetime], object] | None = None,
+    keep: Callable[[list[ActivityEvent]], list[ActivityEvent]] | None = None,
 ) -> IngestResponse:
     """Validate a request and queue its valid events; raises ``RequestError``.
 
     The sink's own error (queue unavailable) propagates: nothing is accepted.
     ``on_queued`` runs only once the events are durable (the real-time update).
+    ``keep`` filters the valid events before queueing (erased users' events are
+    dropped there; they still count as accepted, see docs/privacy.md).
     """
     validated = validate_events(parse_body(body, content_type))
-    if validated.events:
+    events = keep(validated.events) if keep is not None and validated.events else validated.events
+    if events:
         received_at = datetime.now(UTC)
-        sink.send(list(pack_events(validated.events, received_at)), received_at)
+        sink.send(list(pack_events(events, received_at)), received_at)
         if on_queued is not None:
-            on_queued(validated.events, received_at)
+            on_queued(events, received_at)
     return IngestResponse(
         accepted=len(validated.event_ids),
         event_ids=[uuid.UUID(event_id) for event_id in validated.event_ids],

@@ -1,0 +1,334 @@
+"""Privacy and compliance (SPEC 9): erasure across the three stores, the tombstone
+that keeps erased users out, export, the record of disclosures, retention.
+
+docs/privacy.md maps each GDPR right and FERPA requirement to this code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+import psycopg
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+from redis.exceptions import RedisError
+
+from shared.http import BadRequest
+from shared.models.events import ActivityEvent
+from shared.repositories.archive import ArchiveRepository
+from shared.repositories.postgres import PostgresRepository
+from shared.repositories.realtime import RealtimeRepository
+
+log = logging.getLogger(__name__)
+
+# App Service Authentication (Easy Auth) sets these after signing the caller in
+# and strips them from incoming requests, so in Azure they cannot be forged.
+PRINCIPAL_NAME = "X-MS-CLIENT-PRINCIPAL-NAME"
+PRINCIPAL_ID = "X-MS-CLIENT-PRINCIPAL-ID"
+KEY_HEADER = "x-functions-key"
+
+
+class ErasedCounts(BaseModel):
+    postgres: int
+    archive: int
+    realtime: int
+
+
+class ErasureResponse(BaseModel):
+    user_id: uuid.UUID
+    erased: ErasedCounts
+    erased_at: datetime
+
+
+class ExportPage(BaseModel):
+    user_id: uuid.UUID
+    postgres: dict[str, list[dict[str, Any]]]
+    archive: list[dict[str, Any]]
+    realtime: dict[str, Any] | None
+    next_cursor: str | None
+
+
+class Disclosure(BaseModel):
+    accessor: str
+    action: str
+    resource: str
+    accessed_at: datetime
+
+
+class Disclosures(BaseModel):
+    user_id: uuid.UUID
+    disclosures: list[Disclosure]
+    next_cursor: str | None
+
+
+# --- who is asking ------------------------------------------------------------------------
+
+
+def accessor(req: func.HttpRequest, level: str) -> str:
+    """The caller as the access log names them: the signed-in principal when App
+    Service Authentication is in front, else the key level and a fingerprint of
+    the key (never the key), else "local" (no keys configured)."""
+    name, principal = req.headers.get(PRINCIPAL_NAME), req.headers.get(PRINCIPAL_ID)
+    if name or principal:
+        return f"principal:{name or '-'} ({principal or '-'})"[:300]
+    key = req.headers.get(KEY_HEADER) or req.params.get("code")
+    if key:
+        fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return f"{level}-key:{fingerprint}"
+    return "local"
+
+
+def resource(req: func.HttpRequest) -> str:
+    """The path that was read (the query is left out: it may carry the key)."""
+    return urlsplit(str(req.url)).path[:500]
+
+
+def record_disclosure(
+    req: func.HttpRequest,
+    subject_id: uuid.UUID,
+    action: str,
+    postgres: PostgresRepository,
+    level: str = "function",
+) -> None:
+    """Add a read of one person's data to the record of disclosures (FERPA 99.32).
+
+    When PostgreSQL cannot take it, the entry goes to the function log (kept by
+    Application Insights) and the read is still answered: the real-time views
+    serve from Redis while PostgreSQL is down, and refusing them would break
+    that promise; the log line carries the same who/what/when.
+    """
+    who, what = accessor(req, level), resource(req)
+    try:
+        postgres.record_access(subject_id, who, action, what)
+    except psycopg.OperationalError as exc:
+        log.error(
+            "access log unavailable (%s); disclosure: subject=%s accessor=%s action=%s "
+            "resource=%s at=%s",
+            exc,
+            subject_id,
+            who,
+            action,
+            what,
+            datetime.now(UTC).isoformat(),
+        )
+
+
+def disclosures(
+    postgres: PostgresRepository, subject_id: uuid.UUID, cursor: str | None, limit: int
+) -> Disclosures:
+    """The subject's record of disclosures, newest first, paged by entry id."""
+    before = None
+    if cursor:
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise BadRequest("cursor must be a next_cursor from an earlier page")
+        before = int(cursor)
+    rows = postgres.disclosures(subject_id, before, limit)
+    return Disclosures(
+        user_id=subject_id,
+        disclosures=[Disclosure.model_validate(row) for row in rows],
+        next_cursor=str(rows[-1]["id"]) if len(rows) == limit else None,
+    )
+
+
+# --- the tombstone on every write path -------------------------------------------------------
+
+
+def _users(events: Iterable[ActivityEvent]) -> set[uuid.UUID]:
+    return {user for event in events for user in event.user_ids}
+
+
+def erased_users(
+    users: Iterable[uuid.UUID], realtime: RealtimeRepository, postgres: PostgresRepository
+) -> set[uuid.UUID]:
+    """Which users are erased: the Redis mirror first, PostgreSQL when it cannot say.
+
+    Raises when neither store answers (a queue function then retries).
+    """
+    users = set(users)
+    if not users:
+        return set()
+    try:
+        mirrored = realtime.erased_among(users)
+    except RedisError as exc:
+        log.warning("tombstone mirror unavailable, asking PostgreSQL: %s", exc)
+        mirrored = None
+    return mirrored if mirrored is not None else postgres.erased_among(users)
+
+
+def without_erased(events: Sequence[ActivityEvent], erased: set[uuid.UUID]) -> list[ActivityEvent]:
+    return [event for event in events if erased.isdisjoint(event.user_ids)]
+
+
+def drop_erased_at_ingest(
+    events: list[ActivityEvent], realtime: RealtimeRepository, postgres: PostgresRepository
+) -> list[ActivityEvent]:
+    """The events to queue: those of erased users are dropped (answered as accepted).
+
+    When neither store can say, all are queued: every sink checks again.
+    """
+    try:
+        erased = erased_users(_users(events), realtime, postgres)
+    except psycopg.OperationalError as exc:
+        log.warning("tombstones unknown at ingest, the sinks will drop erased users: %s", exc)
+        return events
+    return without_erased(events, erased)
+
+
+def archive_live_events(
+    events: Sequence[ActivityEvent],
+    received_at: datetime,
+    archive: ArchiveRepository,
+    realtime: RealtimeRepository,
+    postgres: PostgresRepository,
+    not_before: datetime | None = None,
+) -> int:
+    """Archive a message's events except erased users' and those past retention.
+
+    The tombstone is checked again after writing: an erasure that committed in
+    between may have swept the archive before this write landed, so the users
+    it erased are swept again here. (An erasure committing after this second
+    check sweeps the archive itself, after this write.)
+    """
+    users = _users(events)
+    kept = [
+        event
+        for event in without_erased(events, erased_users(users, realtime, postgres))
+        if not_before is None or event.occurred_at >= not_before
+    ]
+    written = archive.archive_events(kept, received_at) if kept else 0
+    for user in erased_users(_users(kept), realtime, postgres):
+        archive.delete_user(user)
+    return written
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+
+def erase_user(
+    req: func.HttpRequest,
+    user_id: uuid.UUID,
+    postgres: PostgresRepository,
+    archive: ArchiveRepository,
+    realtime: RealtimeRepository,
+) -> ErasureResponse:
+    """Erase the user from every store; idempotent (a repeat erases what is left: nothing).
+
+    Order matters: the Redis mirror of the tombstone first (so the real-time
+    path drops the user's events from now on), then PostgreSQL (tombstone and
+    rows in one transaction), then the archive, then Redis. Any store being
+    down fails the request (503) with the rest undone or harmless to redo.
+    """
+    realtime.add_tombstone(user_id)
+    rows, erased_at = postgres.erase_user(user_id, erased_by=accessor(req, "admin"))
+    entities = archive.delete_user(user_id)
+    realtime.add_tombstone(user_id)  # again: the mirror may have been reloaded meanwhile
+    items = realtime.erase_user(user_id)
+    # The erasure deleted the user's earlier access log; this entry is the proof it ran.
+    record_disclosure(req, user_id, "erase", postgres, level="admin")
+    return ErasureResponse(
+        user_id=user_id,
+        erased=ErasedCounts(postgres=rows, archive=entities, realtime=items),
+        erased_at=erased_at,
+    )
+
+
+# --- export -----------------------------------------------------------------------------------
+
+ARCHIVE_SECTION = "archive"
+REALTIME_SECTION = "realtime"
+
+
+def _encode_cursor(section: str, position: Any) -> str:
+    raw = json.dumps({"s": section, "p": position}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        return str(data["s"]), data["p"]
+    except (ValueError, binascii.Error, KeyError, TypeError):
+        raise BadRequest("cursor must be a next_cursor from an earlier page") from None
+
+
+def export_page(
+    user_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    postgres: PostgresRepository,
+    archive: ArchiveRepository,
+    realtime: RealtimeRepository,
+) -> ExportPage:
+    """One page of everything held about the user: at most ``limit`` rows/records.
+
+    Sections in order: each PostgreSQL table naming the user, the archive, then
+    Redis (one item). Functions buffer HTTP responses, so a heavy user is read
+    page by page with ``next_cursor`` instead of streamed.
+    """
+    tables = [f"{table}.{column}" for table, column in postgres.user_columns()]
+    sections = [*tables, ARCHIVE_SECTION, REALTIME_SECTION]
+    section, position = (sections[0], None) if cursor is None else _decode_cursor(cursor)
+    if section not in sections:
+        raise BadRequest("cursor refers to a section that no longer exists; start again")
+    page = ExportPage(user_id=user_id, postgres={}, archive=[], realtime=None, next_cursor=None)
+    budget = limit
+    for name in sections[sections.index(section) :]:
+        if budget == 0:
+            page.next_cursor = _encode_cursor(name, position)
+            return page
+        if name == ARCHIVE_SECTION:
+            after = None if position is None else (str(position[0]), str(position[1]))
+            records, after = archive.read_user_page(user_id, after, budget)
+            page.archive = to_jsonable_python(records)
+            budget -= len(records)
+            if after is not None:
+                page.next_cursor = _encode_cursor(name, list(after))
+                return page
+        elif name == REALTIME_SECTION:
+            page.realtime = realtime.user_data(user_id)
+            budget -= 1
+        else:
+            table, column = name.split(".")
+            offset = int(position or 0)
+            rows = postgres.export_rows(table, column, user_id, offset, budget)
+            if rows:
+                page.postgres[name] = to_jsonable_python(rows)
+            budget -= len(rows)
+            if budget == 0:
+                page.next_cursor = _encode_cursor(name, offset + len(rows))
+                return page
+        position = None
+    return page
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def cutoff(days: int, now: datetime | None = None) -> datetime:
+    """The oldest event time a retention window of ``days`` keeps."""
+    return (now or datetime.now(UTC)) - timedelta(days=days)
+
+
+def enforce_retention(
+    postgres: PostgresRepository,
+    archive: ArchiveRepository,
+    postgres_days: int,
+    archive_days: int,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Drop detailed events past their retention window in PostgreSQL and the archive."""
+    return {
+        "postgres": postgres.enforce_retention(cutoff(postgres_days, now)),
+        "archive_tables_dropped": archive.drop_tables_before(cutoff(archive_days, now)),
+    }
