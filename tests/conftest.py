@@ -13,6 +13,7 @@ import secrets
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -64,6 +65,19 @@ class TestRun:
             "ARCHIVE_TABLE_PREFIX": self.archive_table_prefix,
             "PAYLOAD_CONTAINER": self.payload_container,
         }
+
+
+@pytest.fixture(scope="session")
+def app_functions() -> list[Any]:
+    """The app's registered functions, as the worker indexes them.
+
+    ``FunctionApp.get_functions()`` may be called once per app object (a second
+    call reports duplicate names), so the session asks once and shares the list.
+    """
+    import function_app
+
+    functions: list[Any] = function_app.app.get_functions()
+    return functions
 
 
 @pytest.fixture(scope="session")

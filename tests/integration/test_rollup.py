@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -195,10 +196,6 @@ def test_two_rollups_at_once_do_not_double_count(
     assert without_distinct(totals(test_run.postgres_dsn, width)) == expected(events)
 
 
-def test_the_timer_function_is_registered_every_minute() -> None:
-    import function_app
-
-    (timer,) = [
-        fn for fn in function_app.app.get_functions() if fn.get_function_name() == "rollup_counters"
-    ]
+def test_the_timer_function_is_registered_every_minute(app_functions: list[Any]) -> None:
+    (timer,) = [fn for fn in app_functions if fn.get_function_name() == "rollup_counters"]
     assert timer.get_trigger().schedule == "0 * * * * *"
