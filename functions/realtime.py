@@ -3,10 +3,7 @@ queue trigger that applies events to Redis when the ingest-time update missed.""
 
 from __future__ import annotations
 
-import uuid
-
 import azure.functions as func
-from pydantic import BaseModel
 
 from shared import limits
 from shared.http import handle, json_response, path_uuid, query_int
@@ -23,7 +20,7 @@ from shared.services.openapi import (
     limit_query,
     uuid_path,
 )
-from shared.services.privacy import record_disclosure
+from shared.services.privacy import disclosed
 
 bp = func.Blueprint()
 
@@ -88,20 +85,12 @@ API.add(
 )
 
 
-def _disclosed(
-    req: func.HttpRequest, subject: uuid.UUID, action: str, body: BaseModel
-) -> func.HttpResponse:
-    """Record the read of one person's data (FERPA record of disclosures), then answer."""
-    record_disclosure(req, subject, action, get_postgres())
-    return json_response(body)
-
-
 @bp.route(route="v1/students/{student_id}/progress", methods=["GET"])
 def student_progress(req: func.HttpRequest) -> func.HttpResponse:
     def build() -> func.HttpResponse:
         student = path_uuid(req, "student_id")
         view = realtime.student_progress(student, get_realtime(), get_postgres())
-        return _disclosed(req, student, "progress", view)
+        return disclosed(req, "student_id", "progress", json_response(view))
 
     return handle(build)
 
@@ -130,7 +119,7 @@ def user_notifications(req: func.HttpRequest) -> func.HttpResponse:
             req, "limit", limits.NOTIFICATIONS_DEFAULT_LIMIT, 1, limits.NOTIFICATIONS_MAX_LIMIT
         )
         view = realtime.user_notifications(user, limit, get_realtime(), get_postgres())
-        return _disclosed(req, user, "notifications", view)
+        return disclosed(req, "user_id", "notifications", json_response(view))
 
     return handle(build)
 

@@ -29,6 +29,7 @@ from shared.services.openapi import (
     limit_query,
     uuid_path,
 )
+from shared.services.privacy import disclosed
 
 bp = func.Blueprint()
 
@@ -155,7 +156,12 @@ def _now() -> datetime:
 @bp.route(route="v1/reports/students/{student_id}", methods=["GET"])
 def student_report(req: func.HttpRequest) -> func.HttpResponse:
     return handle(
-        lambda: json_response(reports.student_report(path_uuid(req, "student_id"), get_reports()))
+        lambda: disclosed(
+            req,
+            "student_id",
+            "student report",
+            json_response(reports.student_report(path_uuid(req, "student_id"), get_reports())),
+        )
     )
 
 
@@ -189,7 +195,12 @@ def quiz_report(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/reports/teachers/{teacher_id}", methods=["GET"])
 def teacher_report(req: func.HttpRequest) -> func.HttpResponse:
     return handle(
-        lambda: json_response(reports.teacher_report(path_uuid(req, "teacher_id"), get_reports()))
+        lambda: disclosed(
+            req,
+            "teacher_id",
+            "teacher report",
+            json_response(reports.teacher_report(path_uuid(req, "teacher_id"), get_reports())),
+        )
     )
 
 
@@ -270,17 +281,22 @@ def lesson_cohorts(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/students/{student_id}/recommendations", methods=["GET"])
 def student_recommendations(req: func.HttpRequest) -> func.HttpResponse:
     return handle(
-        lambda: json_response(
-            recommendations.recommend(
-                path_uuid(req, "student_id"),
-                query_int(
-                    req,
-                    "limit",
-                    limits.RECOMMENDATIONS_DEFAULT_LIMIT,
-                    1,
-                    limits.RECOMMENDATIONS_MAX_LIMIT,
-                ),
-                get_reports(),
-            )
+        lambda: disclosed(
+            req,
+            "student_id",
+            "recommendations",
+            json_response(
+                recommendations.recommend(
+                    path_uuid(req, "student_id"),
+                    query_int(
+                        req,
+                        "limit",
+                        limits.RECOMMENDATIONS_DEFAULT_LIMIT,
+                        1,
+                        limits.RECOMMENDATIONS_MAX_LIMIT,
+                    ),
+                    get_reports(),
+                )
+            ),
         )
     )

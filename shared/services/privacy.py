@@ -23,10 +23,10 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from redis.exceptions import RedisError
 
-from shared.http import BadRequest
+from shared.http import BadRequest, path_uuid
 from shared.models.events import ActivityEvent
-from shared.repositories.archive import ArchiveRepository
-from shared.repositories.postgres import PostgresRepository
+from shared.repositories.archive import ArchiveRepository, InvalidKeyError, check_key
+from shared.repositories.postgres import PostgresRepository, get_postgres
 from shared.repositories.realtime import RealtimeRepository
 
 log = logging.getLogger(__name__)
@@ -123,14 +123,27 @@ def record_disclosure(
         )
 
 
+def disclosed(
+    req: func.HttpRequest, subject_param: str, action: str, response: func.HttpResponse
+) -> func.HttpResponse:
+    """Record a successful read of the person named by a path parameter; pass the response on.
+
+    One line at any endpoint answering about one person:
+    ``disclosed(req, "student_id", "student report", json_response(...))``.
+    """
+    if response.status_code < 400:
+        record_disclosure(req, path_uuid(req, subject_param), action, get_postgres())
+    return response
+
+
 def disclosures(
     postgres: PostgresRepository, subject_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Disclosures:
     """The subject's record of disclosures, newest first, paged by entry id."""
     before = None
     if cursor:
-        if not cursor.isdigit() or len(cursor) > 18:
-            raise BadRequest("cursor must be a next_cursor from an earlier page")
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+            raise BadRequest(_BAD_CURSOR)
         before = int(cursor)
     rows = postgres.disclosures(subject_id, before, limit)
     return Disclosures(
@@ -259,7 +272,33 @@ def _decode_cursor(cursor: str) -> tuple[str, Any]:
         data = json.loads(raw)
         return str(data["s"]), data["p"]
     except (ValueError, binascii.Error, KeyError, TypeError):
-        raise BadRequest("cursor must be a next_cursor from an earlier page") from None
+        raise BadRequest(_BAD_CURSOR) from None
+
+
+_BAD_CURSOR = "cursor must be a next_cursor from an earlier page"
+
+
+def _offset(position: Any) -> int:
+    if position is None:
+        return 0
+    if type(position) is not int or not 0 <= position < 2**62:
+        raise BadRequest(_BAD_CURSOR)
+    return position
+
+
+def _archive_position(position: Any) -> tuple[str, str] | None:
+    if position is None:
+        return None
+    if not (
+        isinstance(position, list)
+        and len(position) == 2
+        and all(isinstance(part, str) for part in position)
+    ):
+        raise BadRequest(_BAD_CURSOR)
+    try:
+        return position[0], check_key(position[1])
+    except InvalidKeyError:
+        raise BadRequest(_BAD_CURSOR) from None
 
 
 def export_page(
@@ -288,7 +327,7 @@ def export_page(
             page.next_cursor = _encode_cursor(name, position)
             return page
         if name == ARCHIVE_SECTION:
-            after = None if position is None else (str(position[0]), str(position[1]))
+            after = _archive_position(position)
             records, after = archive.read_user_page(user_id, after, budget)
             page.archive = to_jsonable_python(records)
             budget -= len(records)
@@ -300,7 +339,7 @@ def export_page(
             budget -= 1
         else:
             table, column = name.split(".")
-            offset = int(position or 0)
+            offset = _offset(position)
             rows = postgres.export_rows(table, column, user_id, offset, budget)
             if rows:
                 page.postgres[name] = to_jsonable_python(rows)
