@@ -1,0 +1,199 @@
+"""Benchmark the whole pipeline: first POST to the last row and the last archive entity.
+
+Starts the local Functions host with its queue triggers (``python -m devhost
+--no-timers``) in a subprocess, on its own database, Redis prefix, queues,
+container and table prefix; sends N realistic events from ``eventgen`` (with
+re-sent duplicates and late arrivals) in 100-event requests over loopback;
+and watches, from a second thread, until
+
+- t1: the last request has its 202 (ingest done),
+- t2: ``event_ledger`` holds one row per unique event (PostgreSQL complete),
+- t3: the archive queue is drained and the archive tables hold one actor
+  entity per unique event (archive complete; counted once the queue is empty,
+  because a full scan of the tables on Azurite slows the writers down).
+
+Prints total seconds, events/s and the split; everything it created is
+removed at the end.
+
+    .venv/bin/python scripts/bench_e2e.py [--events 20000] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import psycopg
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import QueueServiceClient
+from benchlib import (
+    BenchResources,
+    DevhostProcess,
+    http_load,
+    latency_summary,
+    load_average,
+    log,
+    machine,
+)
+from eventgen import Config, batches, generate
+
+
+@dataclass
+class Watch:
+    """What the watcher saw, in seconds since the first POST."""
+
+    unique: int
+    start: float
+    ledger_done: float | None = None
+    archive_drained: float | None = None
+    archive_done: float | None = None
+    realtime_drained: float | None = None
+    ledger_rows: int = 0
+    archived: int = 0
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def queue_length(service: QueueServiceClient, name: str) -> int:
+    try:
+        properties = service.get_queue_client(name).get_queue_properties()
+    except ResourceNotFoundError:
+        return -1  # not created yet
+    return int(properties.approximate_message_count or 0)
+
+
+def watch(
+    resources: BenchResources, state: Watch, interval: float, ingest_done: threading.Event
+) -> None:
+    service = QueueServiceClient.from_connection_string(resources.storage)
+    archive = resources.archive()
+    try:
+        with psycopg.connect(resources.dsn, autocommit=True) as conn:
+            while not state.stop.is_set():
+                now = time.perf_counter() - state.start
+                row = conn.execute("SELECT count(*) FROM event_ledger").fetchone()
+                state.ledger_rows = int(row[0]) if row else 0
+                if state.ledger_done is None and state.ledger_rows >= state.unique:
+                    state.ledger_done = now
+                archive_queue = queue_length(service, resources.queue("archive"))
+                realtime_queue = queue_length(service, resources.queue("realtime"))
+                state.samples.append((now, state.ledger_rows, archive_queue, realtime_queue))
+                if ingest_done.is_set() and state.realtime_drained is None and realtime_queue == 0:
+                    state.realtime_drained = now
+                if ingest_done.is_set() and state.archive_done is None and archive_queue == 0:
+                    drained = now
+                    state.archived = resources.count_archived_events(archive)
+                    if state.archived >= state.unique:
+                        state.archive_drained = drained
+                        state.archive_done = time.perf_counter() - state.start
+                if state.ledger_done is not None and state.archive_done is not None:
+                    return
+                if len(state.samples) % max(1, round(5 / interval)) == 0:
+                    log(
+                        f"  t={now:6.1f} s: ledger {state.ledger_rows}/{state.unique}, "
+                        f"archive queue {archive_queue}, realtime queue {realtime_queue}"
+                    )
+                state.stop.wait(interval)
+    finally:
+        archive.close()
+        service.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20_000, help="unique events")
+    parser.add_argument("--batch", type=int, default=100, help="events per request")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests")
+    parser.add_argument("--duplicates", type=float, default=0.05)
+    parser.add_argument("--shuffle", type=float, default=0.1)
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
+    parser.add_argument("--interval", type=float, default=0.25, help="watcher poll (s)")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+
+    print(f"machine: {machine()}")
+    config = Config(
+        events=args.events,
+        batch=args.batch,
+        duplicates=args.duplicates,
+        shuffle=args.shuffle,
+        seed=args.seed,
+    )
+    log(f"generating {args.events} events (+{config.duplicate_count} re-sent) ...")
+    bodies: list[tuple[bytes, int]] = []
+    unique_ids: set[str] = set()
+    for batch in batches(generate(config), args.batch):
+        unique_ids.update(str(event["event_id"]) for event in batch)
+        bodies.append((json.dumps({"events": batch}).encode(), len(batch)))
+    sent = sum(count for _, count in bodies)
+    unique = len(unique_ids)
+
+    resources = BenchResources("e2e")
+    with resources, DevhostProcess(resources, queues=True, timers=False) as host:
+        url = f"{host.base_url}/api/v1/events"
+        ingest_done = threading.Event()
+        state = Watch(unique=unique, start=time.perf_counter())
+        watcher = threading.Thread(
+            target=watch, args=(resources, state, args.interval, ingest_done), daemon=True
+        )
+        watcher.start()
+        try:
+            result = http_load(
+                url, bodies, concurrency=args.concurrency, max_seconds=args.timeout, label="POST"
+            )
+            t1 = time.perf_counter() - state.start
+            ingest_done.set()
+            log(f"ingest done at {t1:.1f} s; waiting for PostgreSQL and the archive")
+            watcher.join(timeout=max(1.0, args.timeout - t1))
+        finally:
+            state.stop.set()
+            watcher.join(timeout=30)
+        one, five, _ = load_average()
+        service = QueueServiceClient.from_connection_string(resources.storage)
+        try:
+            poison = {name: queue_length(service, f"{name}-poison") for name in resources.queues}
+        finally:
+            service.close()
+
+    print()
+    print(
+        f"{sent} events sent ({unique} unique, {sent - unique} re-sent duplicates) in "
+        f"{len(bodies)} requests of {args.batch}, {args.concurrency} concurrent; "
+        f"statuses {result.statuses}, errors {result.errors}"
+    )
+    print(f"request latency: {latency_summary(result.latencies)}")
+    print(f"load average at the end: {one:.2f} (1 min), {five:.2f} (5 min)")
+    print(f"poison messages: {json.dumps({k: max(v, 0) for k, v in poison.items()})}")
+    print(f"t1 ingest done (last 202):          {t1:7.1f} s  {unique / t1:7,.0f} unique events/s")
+    if state.ledger_done is None:
+        print(f"t2 PostgreSQL INCOMPLETE: {state.ledger_rows}/{unique} ledger rows")
+    else:
+        t2 = state.ledger_done
+        print(f"t2 PostgreSQL complete (ledger):    {t2:7.1f} s  {unique / t2:7,.0f} events/s")
+    if state.archive_done is None:
+        print(f"t3 archive INCOMPLETE: {state.archived}/{unique} actor entities")
+    else:
+        assert state.archive_drained is not None
+        t3 = state.archive_drained
+        print(
+            f"t3 archive complete (queue empty):  {t3:7.1f} s  {unique / t3:7,.0f} events/s "
+            f"({state.archived} actor entities counted by {state.archive_done:.1f} s)"
+        )
+    if state.realtime_drained is not None:
+        print(f"   realtime queue drained:          {state.realtime_drained:7.1f} s")
+    if state.ledger_done is None or state.archive_done is None:
+        return 1
+    total = max(state.ledger_done, state.archive_drained or state.archive_done)
+    print(f"total {total:.1f} s: {unique / total:,.0f} unique events/s end to end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
