@@ -36,9 +36,12 @@ import psycopg
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+# The repository root (for shared) and this directory (for the sibling scripts).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scripts.eventgen import DEFAULT_MIX
+from eventgen import DEFAULT_MIX
+
 from shared.migrate import ensure_database, migrate
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/activity_bench"
@@ -642,7 +645,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = [
             (table, conn.execute(f"SELECT count(*) FROM {table}").fetchone()) for table in TABLES
         ]
-    total = time.monotonic() - started
+        total = time.monotonic() - started
+        # scripts/bench_reports.py prints this next to its figures.
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS dataset_info "
+            "(events bigint, seconds double precision, loaded_at timestamptz DEFAULT now())"
+        )
+        conn.execute("INSERT INTO dataset_info (events, seconds) VALUES (%s, %s)", (n, total))
     print(f"loaded {n:,} events in {total:.0f} s (COPY {copied - started:.0f} s)")
     for name, live in sizes:
         print(f"  {name:<24} {live[0] if live else 0:>12,} rows")

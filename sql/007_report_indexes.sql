@@ -3,12 +3,10 @@
 
 -- Student report, recent_activity: the newest events where the student is the
 -- actor, read newest-first from the index and stopped after 20 (the GIN index
--- on user_ids would fetch and sort every event of a busy student).
+-- on user_ids would fetch and sort every event of a busy student). Events
+-- naming the student otherwise (feedback received) come from
+-- feedback_student_idx the same way.
 CREATE INDEX event_ledger_actor_idx ON event_ledger (actor_id, occurred_at DESC, event_id DESC);
--- ... and the events naming the student as another party (feedback received):
--- only events naming several users, a small share of the ledger.
-CREATE INDEX event_ledger_other_users_idx ON event_ledger USING gin (user_ids)
-    WHERE cardinality(user_ids) > 1;
 
 -- Student report (posts, replies, likes given; the student's own post ids for
 -- likes_received) and forum contributors (top authors' posts): index-only.

@@ -56,17 +56,20 @@ WITH lessons AS (
 SELECT * FROM lessons, quizzes, forum, received, feedback_received
 """
 
-# The newest events naming the user: as the actor (a btree walk, newest first)
-# or as another party (the partial GIN index over events naming several users,
-# e.g. feedback to a student). UNION drops an event found both ways.
+# The newest events naming the student, each branch read newest-first from an
+# index and stopped at the limit: as the actor (event_ledger_actor_idx), or as
+# the student of a feedback (feedback_student_idx). Feedback is the only event
+# type naming a user besides its actor (``subject_fields``; a unit test fails
+# when another type gains one, pointing here). The GIN index on user_ids would
+# answer the same question but fetches and sorts every event of the student.
 RECENT_ACTIVITY: LiteralString = """
 (SELECT event_id, type, actor_id, occurred_at FROM event_ledger
  WHERE actor_id = %(user)s
  ORDER BY occurred_at DESC, event_id DESC LIMIT %(limit)s)
 UNION
-(SELECT event_id, type, actor_id, occurred_at FROM event_ledger
- WHERE cardinality(user_ids) > 1 AND user_ids @> ARRAY[%(user)s]::uuid[]
- ORDER BY occurred_at DESC, event_id DESC LIMIT %(limit)s)
+(SELECT event_id, 'feedback', teacher_id, created_at FROM feedback
+ WHERE student_id = %(user)s
+ ORDER BY created_at DESC, event_id DESC LIMIT %(limit)s)
 ORDER BY occurred_at DESC, event_id DESC
 LIMIT %(limit)s
 """
@@ -270,13 +273,24 @@ class ReportsRepository(PostgresRepository):
     """Read-only report queries; one pool of its own beside the persist path's."""
 
     def _queries(self, *queries: tuple[LiteralString, Mapping[str, Any]]) -> list[list[Row]]:
-        """Several statements on one connection checkout."""
+        """Several statements on one connection checkout, each planned for its values.
+
+        Never prepared: the best plan depends on the values (a student with
+        ten events or with a hundred thousand), and PostgreSQL's generic plan
+        for a prepared statement can pick a plan that is fine on average and
+        scans millions of rows for one value (measured: a recent_activity
+        plan walking the whole ledger by time). Planning costs well under a
+        millisecond here.
+        """
         results = []
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             for query, params in queries:
-                cur.execute(query, params)
+                cur.execute(query, params, prepare=False)
                 results.append(cur.fetchall())
         return results
+
+    def _one(self, query: LiteralString, params: Mapping[str, Any]) -> list[Row]:
+        return self._queries((query, params))[0]
 
     def student(self, student_id: uuid.UUID, recent: int) -> tuple[Row, list[Row]]:
         summary, activity = self._queries(
@@ -307,16 +321,16 @@ class ReportsRepository(PostgresRepository):
         return content, feedback, live[0]
 
     def forum_trending(self, since: datetime, limit: int) -> list[Row]:
-        return self._all(FORUM_TRENDING, {"since": since, "limit": limit})
+        return self._one(FORUM_TRENDING, {"since": since, "limit": limit})
 
     def forum_contributors(self, since: datetime, limit: int) -> list[Row]:
-        return self._all(FORUM_CONTRIBUTORS, {"since": since, "limit": limit})
+        return self._one(FORUM_CONTRIBUTORS, {"since": since, "limit": limit})
 
     def activity(self, unit: str, start: datetime, end: datetime) -> list[Row]:
-        return self._all(ACTIVITY, {"unit": unit, "from": start, "to": end})
+        return self._one(ACTIVITY, {"unit": unit, "from": start, "to": end})
 
     def cohorts(self, lesson_id: uuid.UUID) -> list[Row]:
-        return self._all(COHORTS, {"lesson": lesson_id})
+        return self._one(COHORTS, {"lesson": lesson_id})
 
     def recommendation_inputs(
         self, student_id: uuid.UUID, limit: int, lessons: int, peers: int

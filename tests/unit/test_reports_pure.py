@@ -169,3 +169,13 @@ def test_recommendations_do_not_depend_on_input_order(
     scores = [item.score for item in first.items]
     assert scores == sorted(scores, reverse=True)
     assert all(0 < score <= 1 for score in scores if score)
+
+
+def test_recent_activity_knows_every_type_naming_a_second_user() -> None:
+    """RECENT_ACTIVITY reads other parties from the feedback table only; a new
+    subject field on another type must be added there (and to this list)."""
+    from shared.models.events import MODEL_BY_TYPE
+
+    with_subjects = {name for name, model in MODEL_BY_TYPE.items() if model.subject_fields}
+    assert with_subjects == {"feedback"}
+    assert MODEL_BY_TYPE["feedback"].subject_fields == ("student_id",)

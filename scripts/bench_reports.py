@@ -1,0 +1,195 @@
+"""Latency of every report and the recommendations on a loaded data set.
+
+    .venv/bin/python scripts/load_dataset.py            # once: 10 million events
+    .venv/bin/python scripts/bench_reports.py [--dsn DSN] [--samples 200] [--write-docs]
+
+Calls the service functions (``shared.services.reports`` and
+``.recommendations``) directly against the database with the real
+``ReportsRepository``, one request at a time, so the figures are the query
+plus the shaping work, without HTTP. For the per-entity reports it measures
+two samplings: ``uniform`` (every student / lesson / quiz / teacher equally
+likely, as a teacher browsing a class) and ``by activity`` (the entity of a
+random event, so the busiest are asked about most). Prints p50/p95/p99 and,
+with ``--write-docs``, replaces the figures section of docs/reports.md.
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+# The repository root (for shared) and this directory (for the sibling scripts).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load_dataset import DEFAULT_DSN
+
+from shared.repositories.reports import ReportsRepository
+from shared.services import recommendations, reports
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "reports.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+# entity -> (uniform sampling query, activity-weighted sampling query)
+SAMPLES = {
+    "student": (
+        "SELECT student_id FROM lesson_progress GROUP BY student_id",
+        "SELECT student_id FROM lesson_progress_events TABLESAMPLE SYSTEM (0.5)",
+    ),
+    "lesson": (
+        "SELECT DISTINCT lesson_id FROM lesson_progress",
+        "SELECT lesson_id FROM lesson_progress_events TABLESAMPLE SYSTEM (0.5)",
+    ),
+    "quiz": (
+        "SELECT DISTINCT quiz_id FROM quiz_attempts",
+        "SELECT quiz_id FROM quiz_attempts TABLESAMPLE SYSTEM (1)",
+    ),
+    "teacher": (
+        "SELECT DISTINCT teacher_id FROM feedback",
+        "SELECT teacher_id FROM feedback TABLESAMPLE SYSTEM (2)",
+    ),
+}
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def measure(call: Callable[[], Any], runs: int) -> list[float]:
+    call()  # warm the connection and the plan cache
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def sample_ids(dsn: str, rng: random.Random, count: int) -> dict[str, list[uuid.UUID]]:
+    picked: dict[str, list[uuid.UUID]] = {}
+    with psycopg.connect(dsn) as conn:
+        for entity, (uniform, weighted) in SAMPLES.items():
+            everyone = [row[0] for row in conn.execute(uniform)]
+            events = [row[0] for row in conn.execute(weighted)]
+            picked[f"{entity}/uniform"] = [rng.choice(everyone) for _ in range(count)]
+            picked[f"{entity}/by activity"] = [rng.choice(events) for _ in range(count)]
+    return picked
+
+
+def dataset(dsn: str) -> tuple[int, str]:
+    with psycopg.connect(dsn) as conn:
+        events = conn.execute("SELECT count(*) FROM event_ledger").fetchone()
+        info = conn.execute("SELECT to_regclass('dataset_info') IS NOT NULL").fetchone()
+        note = ""
+        if info and info[0]:
+            row = conn.execute(
+                "SELECT seconds, loaded_at FROM dataset_info ORDER BY loaded_at DESC LIMIT 1"
+            ).fetchone()
+            if row:
+                note = f"loaded in {row[0]:.0f} s on {row[1]:%Y-%m-%d}"
+    return (int(events[0]) if events else 0), note
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--samples", type=int, default=200, help="requests per endpoint")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    events, load_note = dataset(args.dsn)
+    ids = sample_ids(args.dsn, rng, args.samples)
+    now = datetime.now(UTC)
+    rows: list[tuple[str, str, list[float]]] = []
+    with ReportsRepository(args.dsn, max_size=1) as repo:
+
+        def each(name: str, entity: str, call: Callable[[uuid.UUID], Any]) -> None:
+            for sampling in ("uniform", "by activity"):
+                queue = iter(ids[f"{entity}/{sampling}"] * 2)
+                timings = measure(lambda q=queue: call(next(q)), args.samples)  # type: ignore[misc]
+                rows.append((name, sampling, timings))
+
+        each("students/{id}", "student", lambda i: reports.student_report(i, repo))
+        each("lessons/{id}", "lesson", lambda i: reports.lesson_report(i, 30, now, repo))
+        each("quizzes/{id}", "quiz", lambda i: reports.quiz_report(i, repo))
+        each("teachers/{id}", "teacher", lambda i: reports.teacher_report(i, repo))
+        each("cohorts/lessons/{id}", "lesson", lambda i: reports.lesson_cohorts(i, repo))
+        each(
+            "students/{id}/recommendations",
+            "student",
+            lambda i: recommendations.recommend(i, 5, repo),
+        )
+        few = max(10, args.samples // 10)
+        for name, call in (
+            ("forum/trending?hours=24", lambda: reports.forum_trending(24, 10, now, repo)),
+            ("forum/trending?hours=744", lambda: reports.forum_trending(744, 10, now, repo)),
+            ("forum/contributors?days=7", lambda: reports.forum_contributors(7, 10, now, repo)),
+            (
+                "forum/contributors?days=92",
+                lambda: reports.forum_contributors(92, 10, now, repo),
+            ),
+            (
+                "activity 24 h by hour",
+                lambda: reports.activity_report(None, None, "hour", now, repo),
+            ),
+            (
+                "activity 1 day by minute",
+                lambda: reports.activity_report(now - timedelta(days=1), now, "minute", now, repo),
+            ),
+            (
+                "activity 120 days by day",
+                lambda: reports.activity_report(now - timedelta(days=120), now, "day", now, repo),
+            ),
+        ):
+            rows.append((name, "-", measure(call, few)))
+
+    header = (
+        f"{'endpoint':<32} {'sampling':<12} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    table = [
+        "| endpoint | sampling | requests | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, sampling, timings in rows:
+        p50, p95, p99 = (percentile(timings, share) for share in (0.5, 0.95, 0.99))
+        lines.append(
+            f"{name:<32} {sampling:<12} {len(timings):>5} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} "
+            f"{max(timings):>8.1f}"
+        )
+        table.append(
+            f"| `{name}` | {sampling} | {len(timings)} | {p50:.1f} | {p95:.1f} | {p99:.1f} | "
+            f"{max(timings):.1f} |"
+        )
+    summary = f"{events:,} events in the ledger; {load_note or 'load time not recorded'}"
+    print(summary)
+    print("\n".join(lines))
+    print(f"median of all p50s: {statistics.median(percentile(t, 0.5) for *_, t in rows):.1f} ms")
+    if args.write_docs:
+        text = DOCS.read_text()
+        before, _, rest = text.partition(START)
+        _, _, after = rest.partition(END)
+        stamp = f"Measured {now:%Y-%m-%d %H:%M} UTC: {summary}."
+        DOCS.write_text(
+            before + START + "\n" + stamp + "\n\n" + "\n".join(table) + "\n" + END + after
+        )
+        print(f"wrote {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
