@@ -40,6 +40,7 @@ from shared.services import recommendations, reports
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reports.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+PLANS_START, PLANS_END = "<!-- plans:start -->", "<!-- plans:end -->"
 
 # entity -> (uniform sampling query, activity-weighted sampling query)
 SAMPLES = {
@@ -88,6 +89,82 @@ def sample_ids(dsn: str, rng: random.Random, count: int) -> dict[str, list[uuid.
     return picked
 
 
+def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of every report query for one sampled entity, trimmed.
+
+    Values are inlined (client-side binding) so each plan is the one the
+    repository gets: it never prepares its statements.
+    """
+    from shared.repositories import reports as sql
+
+    student, lesson = ids["student/uniform"][0], ids["lesson/uniform"][0]
+    quiz, teacher = ids["quiz/uniform"][0], ids["teacher/uniform"][0]
+    cases: list[tuple[str, Any, dict[str, Any]]] = [
+        ("student: summary", sql.STUDENT_SUMMARY, {"student": student}),
+        ("student: recent_activity", sql.RECENT_ACTIVITY, {"user": student, "limit": 20}),
+        ("lesson: summary", sql.LESSON_SUMMARY, {"lesson": lesson}),
+        ("lesson: section_readers", sql.SECTION_READERS, {"lesson": lesson}),
+        (
+            "lesson: progress_over_time (30 days)",
+            sql.PROGRESS_OVER_TIME,
+            {"lesson": lesson, "since": now - timedelta(days=30)},
+        ),
+        ("quiz: summary", sql.QUIZ_SUMMARY, {"quiz": quiz}),
+        ("quiz: answer_distribution", sql.ANSWER_DISTRIBUTION, {"quiz": quiz}),
+        ("teacher: content", sql.TEACHER_CONTENT, {"teacher": teacher}),
+        ("teacher: feedback", sql.TEACHER_FEEDBACK, {"teacher": teacher}),
+        ("teacher: live", sql.TEACHER_LIVE, {"teacher": teacher}),
+        (
+            "forum trending (24 h)",
+            sql.FORUM_TRENDING,
+            {"since": now - timedelta(hours=24), "limit": 10},
+        ),
+        (
+            "forum contributors (7 days)",
+            sql.FORUM_CONTRIBUTORS,
+            {"since": now - timedelta(days=7), "limit": 10},
+        ),
+        (
+            "activity (24 h by hour)",
+            sql.ACTIVITY,
+            {"unit": "hour", "from": now - timedelta(hours=24), "to": now},
+        ),
+        ("cohorts", sql.COHORTS, {"lesson": lesson}),
+        ("recommendations: in progress", sql.IN_PROGRESS, {"student": student, "limit": 5}),
+        ("recommendations: not passed", sql.NOT_PASSED, {"student": student, "limit": 5}),
+        (
+            "recommendations: next lessons",
+            sql.NEXT_LESSONS,
+            {"student": student, "limit": 5, "lessons": 10, "peers": 50},
+        ),
+    ]
+    out = []
+    with psycopg.connect(dsn) as conn:
+        binder = psycopg.ClientCursor(conn)
+        for title, query, params in cases:
+            text = binder.mogrify(query, params)
+            lines = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + text)]
+            kept = []
+            skip_filter = False
+            for line in lines:
+                # Empty monthly partitions add two lines each and say nothing.
+                if "rows=0 loops" in line and "Seq Scan on" in line:
+                    skip_filter = True
+                    continue
+                if skip_filter and line.strip().startswith("Filter:"):
+                    continue
+                skip_filter = False
+                kept.append(line)
+            out.append(f"#### {title}\n\n```\n" + "\n".join(kept) + "\n```\n")
+    return "\n".join(out)
+
+
+def replace_section(text: str, start: str, end: str, body: str) -> str:
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    return before + start + "\n" + body + "\n" + end + after
+
+
 def dataset(dsn: str) -> tuple[int, str]:
     with psycopg.connect(dsn) as conn:
         events = conn.execute("SELECT count(*) FROM event_ledger").fetchone()
@@ -108,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=200, help="requests per endpoint")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--plans", action="store_true", help="also write the query plans")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     events, load_note = dataset(args.dsn)
@@ -180,13 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(lines))
     print(f"median of all p50s: {statistics.median(percentile(t, 0.5) for *_, t in rows):.1f} ms")
     if args.write_docs:
-        text = DOCS.read_text()
-        before, _, rest = text.partition(START)
-        _, _, after = rest.partition(END)
         stamp = f"Measured {now:%Y-%m-%d %H:%M} UTC: {summary}."
-        DOCS.write_text(
-            before + START + "\n" + stamp + "\n\n" + "\n".join(table) + "\n" + END + after
-        )
+        text = replace_section(DOCS.read_text(), START, END, stamp + "\n\n" + "\n".join(table))
+        if args.plans:
+            text = replace_section(text, PLANS_START, PLANS_END, plans(args.dsn, ids, now))
+        DOCS.write_text(text)
         print(f"wrote {DOCS}")
     return 0
 

@@ -76,8 +76,10 @@ ACTIVITY_MAX_SPAN_DAY = timedelta(days=1100)
 ACTIVITY_DEFAULT_SPAN = timedelta(hours=24)  # when `from` is absent: `to` minus this
 RECOMMENDATIONS_DEFAULT_LIMIT = 5
 RECOMMENDATIONS_MAX_LIMIT = 50
-# next_lesson: how many of the latest completers of each of the student's lessons are looked at.
-RECOMMENDATIONS_PEER_SAMPLE = 200
+# next_lesson looks at the student's latest completed lessons and, for each, at
+# the latest completers: seeds x peers index probes bound its cost.
+RECOMMENDATIONS_SEED_LESSONS = 10
+RECOMMENDATIONS_PEER_SAMPLE = 50
 
 # --- privacy (SPEC section 9) ------------------------------------------------------------
 EXPORT_PAGE_DEFAULT_LIMIT = 500  # rows / archive records per export page

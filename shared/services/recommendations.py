@@ -28,8 +28,6 @@ from shared.models.reports import Recommendation, Recommendations
 Row = dict[str, Any]
 SCORE_DIGITS = 4
 KIND_ORDER = {"resume_lesson": 0, "retry_quiz": 1, "next_lesson": 2}
-# How many of the student's completed lessons seed next_lesson.
-SEED_LESSONS = 20
 
 
 class RecommendationSource(Protocol):
@@ -100,6 +98,9 @@ def build(
 def recommend(student_id: uuid.UUID, limit: int, source: RecommendationSource) -> Recommendations:
     """The student's top ``limit`` recommendations."""
     in_progress, not_passed, next_lessons = source.recommendation_inputs(
-        student_id, limit, SEED_LESSONS, limits.RECOMMENDATIONS_PEER_SAMPLE
+        student_id,
+        limit,
+        limits.RECOMMENDATIONS_SEED_LESSONS,
+        limits.RECOMMENDATIONS_PEER_SAMPLE,
     )
     return build(student_id, in_progress, not_passed, next_lessons, limit)
