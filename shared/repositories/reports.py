@@ -120,13 +120,12 @@ SELECT count(*) AS attempts,
 FROM quiz_attempts WHERE quiz_id = %(quiz)s
 """
 
-# Grouped by the jsonb value (jsonb equality is by value: 1 = 1.0, key order
-# is irrelevant); the service turns each value into its key text.
+# From the counts the quiz_attempts triggers keep (sql/009): one row per
+# (question, distinct answer text); the service turns each answer into its key.
 ANSWER_DISTRIBUTION: LiteralString = """
-SELECT answer.key AS question_id, answer.value AS answer, count(*) AS attempts
-FROM quiz_attempts, jsonb_each(answers) AS answer
+SELECT question_id, answer, attempts
+FROM quiz_answer_counts
 WHERE quiz_id = %(quiz)s
-GROUP BY 1, 2
 """
 
 TEACHER_CONTENT: LiteralString = """

@@ -133,8 +133,8 @@ def quiz_report(quiz_id: uuid.UUID, source: ReportSource) -> QuizReport:
     for row in answers:
         per_question = distribution[row["question_id"]]
         key = answer_key(row["answer"])
-        # Values equal as jsonb share a group; distinct values that print the
-        # same key (the string "1" and the number 1) are added together.
+        # Counts are kept per jsonb text; values that print the same key (the
+        # string "1" and the number 1) are added together.
         per_question[key] = per_question.get(key, 0) + int(row["attempts"])
     return QuizReport(
         quiz_id=quiz_id,

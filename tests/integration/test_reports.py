@@ -24,6 +24,8 @@ from shared.models.events import ActivityEvent, event_adapter
 from shared.models.rollups import RollupRow
 from shared.repositories.postgres import PostgresRepository
 from tests import factories as f
+from tests.conftest import TestRun
+from tests.integration.conftest import rows
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -448,6 +450,30 @@ def test_quiz_report(client: httpx.Client, postgres: PostgresRepository) -> None
             for question, answers in sorted(distribution.items())
         },
     }
+
+
+def test_answer_counts_follow_deleted_attempts(
+    client: httpx.Client, postgres: PostgresRepository, test_run: TestRun
+) -> None:
+    """Erasure and retention delete attempts; the kept answer counts follow."""
+    quiz = new()
+    kept, erased = new(), new()
+    store(
+        postgres,
+        [
+            f.quiz_attempt(quiz_id=quiz, student_id=kept, answers={"q1": "a", "q2": [1]}),
+            f.quiz_attempt(quiz_id=quiz, student_id=erased, answers={"q1": "a"}),
+            f.quiz_attempt(quiz_id=quiz, student_id=erased, answers={"q1": "b", "q3": "x"}),
+        ],
+    )
+    before = get(client, f"v1/reports/quizzes/{quiz}")["answer_distribution"]
+    assert before == {"q1": {"a": 2, "b": 1}, "q2": {"[1]": 1}, "q3": {"x": 1}}
+    rows(test_run.postgres_dsn, "DELETE FROM quiz_attempts WHERE student_id = %s", erased)
+    after = get(client, f"v1/reports/quizzes/{quiz}")
+    assert after["answer_distribution"] == {"q1": {"a": 1}, "q2": {"[1]": 1}}
+    assert rows(
+        test_run.postgres_dsn, "SELECT count(*) FROM quiz_answer_counts WHERE quiz_id = %s", quiz
+    ) == [(2,)]
 
 
 def test_a_quiz_without_attempts(client: httpx.Client) -> None:
