@@ -120,7 +120,7 @@ SELECT count(*) AS attempts,
 FROM quiz_attempts WHERE quiz_id = %(quiz)s
 """
 
-# From the counts the quiz_attempts triggers keep (sql/009): one row per
+# From the counts the quiz_attempts triggers keep (sql/009_report_summaries.sql): one row per
 # (question, distinct answer text); the service turns each answer into its key.
 ANSWER_DISTRIBUTION: LiteralString = """
 SELECT question_id, answer, attempts
@@ -193,13 +193,23 @@ FROM top LEFT JOIN received USING (user_id)
 ORDER BY top.posts + top.replies DESC, top.user_id
 """
 
-# UTC buckets: date_trunc with an explicit zone ignores the session TimeZone.
-ACTIVITY: LiteralString = """
-SELECT date_trunc(%(unit)s, bucket_start, 'UTC') AS bucket_start, dimension AS type,
+# Minute buckets: the roll-up's own rows (a day at most: 1,440 buckets a type).
+# date_trunc with an explicit zone ignores the session TimeZone.
+ACTIVITY_MINUTES: LiteralString = """
+SELECT date_trunc('minute', bucket_start, 'UTC') AS bucket_start, dimension AS type,
        sum(value)::bigint AS n
 FROM activity_rollups
 WHERE metric = 'events' AND bucket_start >= %(from)s AND bucket_start < %(to)s
 GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
+# Hour and day buckets: the totals the activity_rollups trigger keeps (sql/009).
+ACTIVITY_TOTALS: LiteralString = """
+SELECT bucket_start, dimension AS type, value AS n
+FROM activity_event_totals
+WHERE unit = %(unit)s AND bucket_start >= %(from)s AND bucket_start < %(to)s
+  AND value <> 0
 ORDER BY 1, 2
 """
 
@@ -330,7 +340,10 @@ class ReportsRepository(PostgresRepository):
         return self._one(FORUM_CONTRIBUTORS, {"since": since, "limit": limit})
 
     def activity(self, unit: str, start: datetime, end: datetime) -> list[Row]:
-        return self._one(ACTIVITY, {"unit": unit, "from": start, "to": end})
+        """Unique events per type per bucket; hour/day windows must be whole buckets."""
+        if unit == "minute":
+            return self._one(ACTIVITY_MINUTES, {"from": start, "to": end})
+        return self._one(ACTIVITY_TOTALS, {"unit": unit, "from": start, "to": end})
 
     def cohorts(self, lesson_id: uuid.UUID) -> list[Row]:
         return self._one(COHORTS, {"lesson": lesson_id})

@@ -206,7 +206,11 @@ def activity_report(
     now: datetime,
     source: ReportSource,
 ) -> ActivityReport:
-    """Unique events per type per bucket in [start, end), from the roll-ups."""
+    """Unique events per type per bucket in [start, end), from the roll-ups.
+
+    Minute buckets take the window as given; hour and day buckets widen it to
+    whole buckets (start rounded down, end up), and the answer says so.
+    """
     unit, max_span = BUCKETS[bucket]
     end = end or now
     start = start or end - limits.ACTIVITY_DEFAULT_SPAN
@@ -217,6 +221,9 @@ def activity_report(
             f"to - from must be at most {max_span.total_seconds() / 86400:g} days "
             f"for bucket={bucket}"
         )
+    if unit != "minute":
+        # The hour and day totals hold whole buckets: widen the window to them.
+        start, end = floor(start, unit), ceil(end, unit)
     buckets: dict[datetime, dict[str, int]] = {}
     totals: dict[str, int] = {}
     for row in source.activity(unit, start, end):
@@ -233,6 +240,22 @@ def activity_report(
         ],
         totals=dict(sorted(totals.items())),
     )
+
+
+def floor(moment: datetime, unit: str) -> datetime:
+    """The start of the UTC hour or day holding ``moment``."""
+    moment = moment.astimezone(UTC)
+    if unit == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil(moment: datetime, unit: str) -> datetime:
+    """The start of the first UTC hour or day at or after ``moment``."""
+    start = floor(moment, unit)
+    if start == moment:
+        return start
+    return start + (timedelta(hours=1) if unit == "hour" else timedelta(days=1))
 
 
 def lesson_cohorts(lesson_id: uuid.UUID, source: ReportSource) -> LessonCohorts:

@@ -468,7 +468,12 @@ def test_answer_counts_follow_deleted_attempts(
     )
     before = get(client, f"v1/reports/quizzes/{quiz}")["answer_distribution"]
     assert before == {"q1": {"a": 2, "b": 1}, "q2": {"[1]": 1}, "q3": {"x": 1}}
-    rows(test_run.postgres_dsn, "DELETE FROM quiz_attempts WHERE student_id = %s", erased)
+    deleted = rows(
+        test_run.postgres_dsn,
+        "DELETE FROM quiz_attempts WHERE student_id = %s RETURNING attempt_id",
+        erased,
+    )
+    assert len(deleted) == 2
     after = get(client, f"v1/reports/quizzes/{quiz}")
     assert after["answer_distribution"] == {"q1": {"a": 1}, "q2": {"[1]": 1}}
     assert rows(
@@ -701,10 +706,21 @@ def test_activity_report_from_rollups(client: httpx.Client, postgres: PostgresRe
         ],
         "totals": {"feedback": 1, "forum_activity": 7, "quiz_attempt": 5},
     }
+    # A later roll-up adding to a bucket already stored (the upsert's update path).
+    more = [RollupRow(base + timedelta(minutes=2), 60, "events", "quiz_attempt", 4)]
+    assert postgres.commit_rollup(f"test-activity-{new()}", more)
+    again = get(client, f"v1/reports/activity?from={start}&to={end}&bucket=hour")
+    assert again["totals"] == {"feedback": 1, "forum_activity": 7, "quiz_attempt": 9}
+    body["totals"]["quiz_attempt"] = 9
+    body["buckets"][0] = {
+        "bucket_start": f.iso(base),
+        "counts": {"feedback": 1, "quiz_attempt": 9},
+        "total": 10,
+    }
     minutes = get(client, f"v1/reports/activity?from={start}&to={end}&bucket=minute")
     assert [(b["bucket_start"], b["total"]) for b in minutes["buckets"]] == [
         (f.iso(base + timedelta(minutes=1)), 4),
-        (f.iso(base + timedelta(minutes=2)), 2),
+        (f.iso(base + timedelta(minutes=2)), 6),
         (f.iso(base + timedelta(hours=1, minutes=5)), 7),
     ]
     day_end = f.iso(base + timedelta(days=1))
@@ -712,8 +728,8 @@ def test_activity_report_from_rollups(client: httpx.Client, postgres: PostgresRe
     assert days["buckets"] == [
         {
             "bucket_start": f.iso(base),
-            "counts": {"feedback": 1, "forum_activity": 11, "quiz_attempt": 5},
-            "total": 17,
+            "counts": {"feedback": 1, "forum_activity": 11, "quiz_attempt": 9},
+            "total": 21,
         }
     ]
     # An offset in the query means the same instant.
@@ -836,4 +852,7 @@ def test_bad_parameters_are_400s_naming_the_rule(
 def test_activity_report_defaults_to_the_last_24_hours(client: httpx.Client) -> None:
     body = get(client, "v1/reports/activity")
     span = parse(body["to"]) - parse(body["from"])
-    assert (body["bucket"], span) == ("hour", timedelta(hours=24))
+    # 24 hours back from now, widened to whole hours.
+    assert body["bucket"] == "hour"
+    assert timedelta(hours=24) <= span <= timedelta(hours=25)
+    assert parse(body["from"]).minute == parse(body["to"]).minute == 0

@@ -71,8 +71,8 @@ def test_answer_keys_are_strings_or_canonical_json(answer: Any, key: str) -> Non
 
 def test_activity_window_defaults_and_limits() -> None:
     source = FakeSource()
-    report = reports.activity_report(None, None, "hour", NOW, source)
-    assert source.calls == [("activity", ("hour", NOW - timedelta(hours=24), NOW))]
+    report = reports.activity_report(None, None, "minute", NOW, source)
+    assert source.calls == [("activity", ("minute", NOW - timedelta(hours=24), NOW))]
     assert report.totals == {"feedback": 2, "quiz_attempt": 3}
     assert report.buckets[0].total == 5
     for bucket, span in (
@@ -85,6 +85,23 @@ def test_activity_window_defaults_and_limits() -> None:
             reports.activity_report(NOW - span - timedelta(seconds=1), NOW, bucket, NOW, source)
     with pytest.raises(BadRequest, match="from must be before to"):
         reports.activity_report(NOW, NOW, "day", NOW, source)
+
+
+def test_hour_and_day_windows_widen_to_whole_buckets() -> None:
+    source = FakeSource()
+    start = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
+    hours = reports.activity_report(start, NOW, "hour", NOW, source)
+    assert (hours.from_, hours.to) == (
+        datetime(2026, 11, 20, 10, tzinfo=UTC),
+        datetime(2026, 11, 24, 16, tzinfo=UTC),
+    )
+    days = reports.activity_report(start, NOW, "day", NOW, source)
+    assert (days.from_, days.to) == (
+        datetime(2026, 11, 20, tzinfo=UTC),
+        datetime(2026, 11, 25, tzinfo=UTC),
+    )
+    aligned = datetime(2026, 11, 24, tzinfo=UTC)
+    assert reports.ceil(aligned, "day") == aligned == reports.floor(aligned, "day")
 
 
 def test_every_bucket_size_caps_the_number_of_buckets() -> None:
