@@ -11,13 +11,16 @@ aiohttp over loopback:
 (0) As the baseline, in the same run, the raw floor of what ingest must do:
     the same requests' envelopes (validated and packed beforehand) sent with
     ``QueueClient.send_message`` to the three queues by 8 threads (the size of
-    the app's send pool), with no HTTP and no validation.
+    the app's send pool), with no HTTP and no validation. HTTP and raw take
+    turns in time slices (H, R, R, H, ...; ``--slices``), so both see the same
+    shared Azurite and machine load.
 
 Then, in this process, it times ``shared.services.ingest.ingest`` itself with
 the real ``EventQueue`` (the same Azurite queues) on the same kind of
 requests, alternately (A) without and (B) with ``on_queued`` set to the
 app's real-time step (``record`` into the real Redis), and reports the ratio
-B/A of the median time per request: what the real-time step adds to ingest.
+B/A (of the medians, and the median of adjacent A/B pairs): what the
+real-time step adds to ingest; and the step's own median time.
 Everything it created is removed at the end.
 
     .venv/bin/python scripts/bench_ingest.py [--seconds 20] [--concurrency 8]
@@ -52,6 +55,7 @@ from benchlib import (
     machine,
     median,
     percentile,
+    process_cpu_seconds,
 )
 from eventgen import Config, batches, generate
 
@@ -100,17 +104,13 @@ def alternate(bodies: list[Body]) -> Iterator[tuple[bool, Body]]:
         yield (index % 4 in (1, 2)), body
 
 
-def raw_sends(
-    resources: BenchResources, bodies: list[Body], concurrency: int, max_seconds: float
-) -> tuple[float, int, int]:
-    """Send the bodies' envelopes to the three queues as the app would, minus the rest.
+Prepared = tuple[list[str], int]  # a request's envelopes, base64, and its event count
 
-    ``concurrency`` requests at a time, each handing its sends to a shared pool
-    of 8 threads and waiting for them (the app's ``EventQueue`` does exactly
-    this). Returns (seconds, events covered, messages sent).
-    """
+
+def prepare(bodies: list[Body]) -> list[Prepared]:
+    """Validate and pack each body as ingest would, ahead of the raw sends."""
     received_at = datetime.now(UTC)
-    prepared: list[tuple[list[str], int]] = []
+    prepared: list[Prepared] = []
     for body, count in bodies:
         events = validate_events(parse_body(body, "application/json")).events
         texts = [
@@ -118,6 +118,18 @@ def raw_sends(
             for payload, _ in pack_events(events, received_at)
         ]
         prepared.append((texts, count))
+    return prepared
+
+
+def raw_sends(
+    resources: BenchResources, prepared: list[Prepared], concurrency: int, max_seconds: float
+) -> tuple[float, int, int, int]:
+    """Send prepared envelopes to the three queues as the app would, minus the rest.
+
+    ``concurrency`` requests at a time, each handing its sends to a shared pool
+    of 8 threads and waiting for them (the app's ``EventQueue`` does exactly
+    this). Returns (seconds, events covered, messages sent, requests consumed).
+    """
     service = QueueServiceClient.from_connection_string(resources.storage)
     queues = [service.get_queue_client(name) for name in resources.queues]
     for queue in queues:
@@ -126,7 +138,7 @@ def raw_sends(
     sends = ThreadPoolExecutor(max_workers=8)
     deadline = time.perf_counter() + max_seconds
 
-    def request(item: tuple[list[str], int]) -> tuple[int, int]:
+    def request(item: Prepared) -> tuple[int, int]:
         texts, count = item
         if time.perf_counter() > deadline:
             return 0, 0
@@ -143,14 +155,58 @@ def raw_sends(
     finally:
         sends.shutdown()
         service.close()
-    return seconds, sum(c for c, _ in done), sum(m for _, m in done)
+    consumed = sum(1 for _, messages in done if messages)
+    return seconds, sum(c for c, _ in done), sum(m for _, m in done), consumed
+
+
+def interleaved(
+    resources: BenchResources,
+    url: str,
+    bodies: list[Body],
+    concurrency: int,
+    seconds: float,
+    slices: int,
+    label: str,
+    host_pid: int,
+) -> tuple[LoadResult, tuple[float, int, int], float]:
+    """HTTP ingest and the raw floor in alternating time slices (H, R, R, H, H, R, ...),
+    so that both see the same shared Azurite and machine load. Also returns the
+    host process's CPU seconds during the HTTP slices."""
+    prepared = prepare(bodies)
+    http = LoadResult()
+    raw_seconds, raw_events, raw_messages = 0.0, 0, 0
+    h = r = 0
+    host_cpu = 0.0
+    for index in range(2 * slices):
+        http_turn = index % 4 in (0, 3)
+        if http_turn and h < len(bodies):
+            cpu_before = process_cpu_seconds(host_pid)
+            part = http_load(
+                url,
+                bodies[h:],
+                concurrency=concurrency,
+                max_seconds=seconds / slices,
+                label=f"{label} slice {index // 2 + 1}/{slices}",
+            )
+            host_cpu += process_cpu_seconds(host_pid) - cpu_before
+            http.add(part)
+            h += part.consumed
+        elif not http_turn and r < len(prepared):
+            took, events, messages, consumed = raw_sends(
+                resources, prepared[r:], concurrency, seconds / slices
+            )
+            raw_seconds += took
+            raw_events += events
+            raw_messages += messages
+            r += consumed
+    return http, (raw_seconds, raw_events, raw_messages), host_cpu
 
 
 def realtime_cost(
     resources: BenchResources, bodies: list[Body], label: str
-) -> tuple[float, float, float]:
-    """Median seconds per ``ingest()`` call without and with the real-time step, and of
-    the step alone (timed inside B)."""
+) -> tuple[float, float, float, float]:
+    """Median seconds per ``ingest()`` call without (A) and with (B) the real-time step,
+    of the step alone (timed inside B), and the median of the paired ratios B/A."""
     sink = EventQueue(resources.storage, resources.queues, resources.container)
     realtime = RealtimeRepository(resources.redis_url, resources.redis_prefix)
     step_seconds: list[float] = []
@@ -183,7 +239,9 @@ def realtime_cost(
     finally:
         sink.close()
         realtime.close()
-    return median(times[False]), median(times[True]), median(step_seconds)
+    # A and B alternate A, B, B, A, ...: pair each B with the A next to it.
+    pairs = [b / a for a, b in zip(times[False], times[True], strict=False)]
+    return median(times[False]), median(times[True]), median(step_seconds), median(pairs)
 
 
 def plot(path: Path, results: dict[str, LoadResult]) -> None:
@@ -212,13 +270,18 @@ def plot(path: Path, results: dict[str, LoadResult]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="time bound per HTTP phase")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="time bound per phase, HTTP and raw each"
+    )
     parser.add_argument("--single-requests", type=int, default=4_000, help="1-event requests")
     parser.add_argument("--batch-requests", type=int, default=1_000, help="100-event requests")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8, help="connections per phase")
     parser.add_argument(
         "--inprocess-requests", type=int, default=200, help="per request size, A and B together"
+    )
+    parser.add_argument(
+        "--slices", type=int, default=4, help="HTTP and raw alternate in this many slices each"
     )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--plot", type=Path, help="write a latency CDF (PNG) here")
@@ -237,26 +300,23 @@ def main() -> int:
             url = f"{host.base_url}/api/v1/events"
             # Warm-up: queue and container creation, imports, connections.
             http_load(url, single[:20], concurrency=4, max_seconds=30, label="warm-up")
+            raw: dict[str, tuple[float, int, int]] = {}
+            host_cpu: dict[str, float] = {}
             for label, bodies in (
                 ("1-event requests", single[20:]),
                 (f"{args.batch_size}-event requests", batch),
             ):
-                log(f"{label}: {len(bodies)} requests max, {args.seconds:.0f} s max")
-                results[label] = http_load(
+                log(f"{label}: {len(bodies)} requests max, {args.seconds:.0f} s max, each way")
+                results[label], raw[label], host_cpu[label] = interleaved(
+                    resources,
                     url,
                     bodies,
-                    concurrency=args.concurrency,
-                    max_seconds=args.seconds,
-                    label=label,
+                    args.concurrency,
+                    args.seconds,
+                    args.slices,
+                    label,
+                    host.pid,
                 )
-            # The raw floor, right after, with the same connections count.
-            raw = {
-                label: raw_sends(resources, bodies, args.concurrency, args.seconds)
-                for label, bodies in (
-                    ("1-event requests", single[20:]),
-                    (f"{args.batch_size}-event requests", batch),
-                )
-            }
             one, five, _ = load_average()
             print(f"load average after the HTTP phases: {one:.2f} (1 min), {five:.2f} (5 min)")
         cost = {
@@ -269,7 +329,15 @@ def main() -> int:
     print(f"HTTP ingest through devhost --no-queues --no-timers, {args.concurrency} connections")
     for label, result in results.items():
         report_http(label, result)
-    print("(0) raw floor: the same envelopes, send_message to the 3 queues, no HTTP/validation")
+        cpu = host_cpu[label]
+        print(
+            f"    host process CPU: {cpu / max(result.requests, 1) * 1000:.1f} ms per request, "
+            f"{cpu / result.elapsed:.2f} cores busy on average"
+        )
+    print(
+        "(0) raw floor, time slices alternated with the HTTP ones: the same envelopes, "
+        "send_message to the 3 queues, no HTTP/validation"
+    )
     for label, (seconds, covered, messages) in raw.items():
         rate = covered / seconds
         print(
@@ -285,11 +353,11 @@ def main() -> int:
     )
     print()
     print("in-process ingest() with the real EventQueue, one request at a time, A/B alternated")
-    for label, (mean_a, mean_b, step) in cost.items():
+    for label, (median_a, median_b, step, paired) in cost.items():
         print(
-            f"{label} requests: (A) without real-time {mean_a * 1000:.2f} ms, "
-            f"(B) with {mean_b * 1000:.2f} ms, the step alone {step * 1000:.2f} ms; "
-            f"ratio B/A {mean_b / mean_a:.2f}, step/A {step / mean_a:.2f}"
+            f"{label} requests: (A) without real-time {median_a * 1000:.2f} ms, "
+            f"(B) with {median_b * 1000:.2f} ms, the step alone {step * 1000:.2f} ms; "
+            f"B/A {median_b / median_a:.2f} (paired {paired:.2f}), step/A {step / median_a:.2f}"
         )
     for label, result in results.items():
         p99 = percentile(result.latencies, 0.99) * 1000

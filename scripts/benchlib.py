@@ -95,6 +95,15 @@ def machine() -> str:
     )
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name may hold spaces; the fields after it are fixed.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -375,6 +384,19 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
+    consumed: int = 0  # bodies taken (answered or failed)
+
+    def add(self, other: LoadResult) -> None:
+        """Fold in another slice of the same load."""
+        self.requests += other.requests
+        self.events += other.events
+        self.accepted += other.accepted
+        self.elapsed += other.elapsed
+        self.latencies.extend(other.latencies)
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        self.errors += other.errors
+        self.consumed += other.consumed
 
     @property
     def events_per_second(self) -> float:
@@ -426,6 +448,7 @@ async def _load(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - start
+    result.consumed = next_index
     return result
 
 
