@@ -43,6 +43,7 @@ LIVE_SESSION_TTL = 2 * 24 * 3600
 POST_AUTHOR_TTL = 90 * 24 * 3600
 PENDING_NOTIFICATION_TTL = 7 * 24 * 3600
 NOTIFICATIONS_KEPT = 500
+REBUILD_CHUNK = 1000  # rows merged per script call when a view is rebuilt
 
 # Largest epoch microsecond we invert for leaderboard tie-breaks (year 2286).
 _TS_CEILING = 9_999_999_999_999_999
@@ -81,27 +82,30 @@ def student_from_member(member: str) -> str:
     return member.split("|", 1)[1].translate(_INVERT_HEX)
 
 
-# One script applies one event: dedupe, then the view and counter updates of
-# its type. ARGV: prefix, event_id, type, dedupe ttl, bucket, fields (JSON).
-# An empty event_id means a rebuild from PostgreSQL: merge the views only, with
-# no dedupe claim and no counting. Keys are built inside the script from the
-# prefix, which is fine on a single (non-clustered) Redis; see docs/realtime.md.
+# One script call applies a request's events, each once: dedupe, then the view
+# and counter updates of its type. ARGV: prefix, dedupe ttl, bucket, events
+# (JSON list of [event_id, type, fields]), live ("1"; "0" for a rebuild from
+# PostgreSQL: merge the views only, with no dedupe claim and no counting).
+# Keys are built inside the script from the prefix, which is fine on a single
+# (non-clustered) Redis; see docs/realtime.md.
 _APPLY = r"""
 local p = ARGV[1]
-local event_id = ARGV[2]
-local kind = ARGV[3]
-local bucket = ARGV[5]
-local f = cjson.decode(ARGV[6])
-local ckey = nil
+local dedupe_ttl = tonumber(ARGV[2])
+local bucket = ARGV[3]
+local events = cjson.decode(ARGV[4])
+local live = ARGV[5] == '1'
 -- Erasure tombstones (SPEC 9): an event naming an erased user changes nothing.
 -- The set holds SHA-1 digests, so no raw user id stays in Redis after an erasure;
 -- -1 asks the caller to load the set from PostgreSQL first (Redis was flushed).
-if event_id ~= '' and redis.call('EXISTS', p .. 'erased:loaded') == 0 then return -1 end
+if live and redis.call('EXISTS', p .. 'erased:loaded') == 0 then return -1 end
+
+local function apply(event_id, kind, f)
+local ckey = nil
 for _, u in ipairs(f.users) do
   if redis.call('SISMEMBER', p .. 'erased', redis.sha1hex(u)) == 1 then return 0 end
 end
 if event_id ~= '' then
-  if not redis.call('SET', p .. 'seen:' .. event_id, '1', 'NX', 'EX', tonumber(ARGV[4])) then
+  if not redis.call('SET', p .. 'seen:' .. event_id, '1', 'NX', 'EX', dedupe_ttl) then
     return 0
   end
   ckey = p .. 'ctr:' .. bucket
@@ -213,6 +217,13 @@ elseif kind == 'live_class_engagement' then
   redis.call('EXPIRE', key, tonumber(f.ttl))
 end
 return 1
+end
+
+local applied = 0
+for _, e in ipairs(events) do
+  applied = applied + apply(live and e[1] or '', e[2], e[3])
+end
+return applied
 """
 
 
@@ -472,23 +483,15 @@ class RealtimeRepository:
             return 0
         start = bucket_start(received_at, self.bucket_seconds)
         bucket = f"{self.bucket_seconds}:{start}"
-        pipe = self.client.pipeline(transaction=False)
-        for event in events:
-            fields = _fields(event) | {"bucket_end": start + self.bucket_seconds}
-            self._apply(
-                keys=[],
-                args=[
-                    self.prefix,
-                    str(event.event_id),
-                    event.event_type,
-                    DEDUPE_TTL,
-                    bucket,
-                    json.dumps(fields),
-                ],
-                client=pipe,
-            )
-        results = [int(r) for r in pipe.execute()]
-        if -1 in results:
+        end = start + self.bucket_seconds
+        batch = [
+            [str(event.event_id), event.event_type, _fields(event) | {"bucket_end": end}]
+            for event in events
+        ]
+        result = int(
+            self._apply(keys=[], args=[self.prefix, DEDUPE_TTL, bucket, json.dumps(batch), "1"])
+        )
+        if result == -1:
             # The mirror was lost (flush, restart): reload it, then apply again;
             # events applied before the script saw the missing mirror were none.
             try:
@@ -499,7 +502,7 @@ class RealtimeRepository:
                 raise TombstonesUnavailable(f"cannot load erasure tombstones: {exc}") from exc
             self.load_tombstones(erased)
             return self.apply_events(events, received_at)
-        return sum(results)
+        return result
 
     # --- erasure tombstones and per-user data (SPEC 9) -------------------------------
 
@@ -654,14 +657,14 @@ class RealtimeRepository:
     ) -> None:
         """Merge stored rows with the live script (rebuild mode), then mark the view full."""
         kind = next(name for name, known in MODEL_BY_TYPE.items() if known is model)
+        batch = [
+            [None, kind, _fields(model.model_construct(**{"type": kind, **row}))] for row in rows
+        ]
         pipe = self.client.pipeline(transaction=False)
-        for row in rows:
-            fake = model.model_construct(**{"type": kind, **row})
-            self._apply(
-                keys=[],
-                args=[self.prefix, "", kind, 0, "", json.dumps(_fields(fake))],
-                client=pipe,
-            )
+        # Chunks keep each script call short: Redis runs nothing else meanwhile.
+        for first in range(0, len(batch), REBUILD_CHUNK):
+            chunk = json.dumps(batch[first : first + REBUILD_CHUNK])
+            self._apply(keys=[], args=[self.prefix, 0, "", chunk, "0"], client=pipe)
         mark(pipe)
         pipe.execute()
 
