@@ -125,9 +125,14 @@ def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
             {"since": now - timedelta(days=7), "limit": 10},
         ),
         (
-            "activity (24 h by hour)",
-            sql.ACTIVITY,
-            {"unit": "hour", "from": now - timedelta(hours=24), "to": now},
+            "activity (1 day by minute)",
+            sql.ACTIVITY_MINUTES,
+            {"from": now - timedelta(days=1), "to": now},
+        ),
+        (
+            "activity (120 days by day)",
+            sql.ACTIVITY_TOTALS,
+            {"unit": "day", "from": now - timedelta(days=120), "to": now},
         ),
         ("cohorts", sql.COHORTS, {"lesson": lesson}),
         ("recommendations: in progress", sql.IN_PROGRESS, {"student": student, "limit": 5}),
