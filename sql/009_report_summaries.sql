@@ -22,6 +22,27 @@ CREATE TABLE quiz_answer_counts (
     PRIMARY KEY (quiz_id, question_id, answer_md5)
 );
 
+-- Quiz report, the other figures, for the same reason: per (quiz, score) the
+-- attempts, passes and total duration (the exact median comes from the
+-- cumulative counts), and per (quiz, student) the attempts and the first
+-- passing attempt_number. Same triggers, same sorted upserts.
+CREATE TABLE quiz_score_counts (
+    quiz_id uuid NOT NULL,
+    score double precision NOT NULL,
+    attempts bigint NOT NULL,
+    passed bigint NOT NULL,
+    duration_sum bigint NOT NULL,
+    PRIMARY KEY (quiz_id, score)
+);
+
+CREATE TABLE quiz_student_summary (
+    quiz_id uuid NOT NULL,
+    student_id uuid NOT NULL,
+    attempts bigint NOT NULL,
+    first_pass integer,
+    PRIMARY KEY (quiz_id, student_id)
+);
+
 CREATE FUNCTION quiz_answer_counts_add() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -32,6 +53,23 @@ BEGIN
     ORDER BY 1, 2, 3
     ON CONFLICT (quiz_id, question_id, answer_md5)
         DO UPDATE SET attempts = c.attempts + excluded.attempts;
+    INSERT INTO quiz_score_counts AS c (quiz_id, score, attempts, passed, duration_sum)
+    SELECT quiz_id, score, count(*), count(*) FILTER (WHERE is_passed), sum(duration_seconds)
+    FROM added
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (quiz_id, score) DO UPDATE SET
+        attempts = c.attempts + excluded.attempts,
+        passed = c.passed + excluded.passed,
+        duration_sum = c.duration_sum + excluded.duration_sum;
+    INSERT INTO quiz_student_summary AS c (quiz_id, student_id, attempts, first_pass)
+    SELECT quiz_id, student_id, count(*), min(attempt_number) FILTER (WHERE is_passed)
+    FROM added
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (quiz_id, student_id) DO UPDATE SET
+        attempts = c.attempts + excluded.attempts,
+        first_pass = LEAST(c.first_pass, excluded.first_pass);
     RETURN NULL;
 END
 $$;
@@ -51,6 +89,32 @@ BEGIN
         = (gone.quiz_id, gone.question_id, gone.answer_md5);
     DELETE FROM quiz_answer_counts
     WHERE attempts <= 0 AND quiz_id IN (SELECT DISTINCT quiz_id FROM removed);
+    WITH gone AS (
+        SELECT quiz_id, score, count(*) AS attempts, count(*) FILTER (WHERE is_passed) AS passed,
+               sum(duration_seconds) AS duration_sum
+        FROM removed GROUP BY 1, 2
+    )
+    UPDATE quiz_score_counts AS c SET
+        attempts = c.attempts - gone.attempts,
+        passed = c.passed - gone.passed,
+        duration_sum = c.duration_sum - gone.duration_sum
+    FROM gone
+    WHERE (c.quiz_id, c.score) = (gone.quiz_id, gone.score);
+    DELETE FROM quiz_score_counts
+    WHERE attempts <= 0 AND quiz_id IN (SELECT DISTINCT quiz_id FROM removed);
+    -- The first pass is re-read from the attempts that remain (an AFTER
+    -- trigger sees the table without the deleted rows).
+    WITH gone AS (SELECT quiz_id, student_id, count(*) AS attempts FROM removed GROUP BY 1, 2)
+    UPDATE quiz_student_summary AS c SET
+        attempts = c.attempts - gone.attempts,
+        first_pass = (
+            SELECT min(q.attempt_number) FROM quiz_attempts AS q
+            WHERE q.quiz_id = c.quiz_id AND q.student_id = c.student_id AND q.is_passed
+        )
+    FROM gone
+    WHERE (c.quiz_id, c.student_id) = (gone.quiz_id, gone.student_id);
+    DELETE FROM quiz_student_summary
+    WHERE attempts <= 0 AND quiz_id IN (SELECT DISTINCT quiz_id FROM removed);
     RETURN NULL;
 END
 $$;
@@ -58,7 +122,7 @@ $$;
 CREATE FUNCTION quiz_answer_counts_clear() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE quiz_answer_counts;
+    TRUNCATE quiz_answer_counts, quiz_score_counts, quiz_student_summary;
     RETURN NULL;
 END
 $$;
@@ -78,9 +142,14 @@ SELECT q.quiz_id, a.key, md5(a.value::text)::uuid, (array_agg(a.value))[1], coun
 FROM quiz_attempts AS q, jsonb_each(q.answers) AS a
 GROUP BY 1, 2, 3;
 
--- Quiz report, the other figures: every attempt of one quiz, index-only.
-CREATE INDEX quiz_attempts_quiz_report_idx ON quiz_attempts (quiz_id)
-    INCLUDE (student_id, score, is_passed, duration_seconds, attempt_number);
+INSERT INTO quiz_score_counts (quiz_id, score, attempts, passed, duration_sum)
+SELECT quiz_id, score, count(*), count(*) FILTER (WHERE is_passed), sum(duration_seconds)
+FROM quiz_attempts
+GROUP BY 1, 2;
+INSERT INTO quiz_student_summary (quiz_id, student_id, attempts, first_pass)
+SELECT quiz_id, student_id, count(*), min(attempt_number) FILTER (WHERE is_passed)
+FROM quiz_attempts
+GROUP BY 1, 2;
 
 -- Activity report by hour and by day: unique events per type per UTC hour and
 -- day, kept from the roll-up's writes to activity_rollups (metric `events`)

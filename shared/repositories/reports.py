@@ -106,18 +106,32 @@ GROUP BY day
 ORDER BY day
 """
 
+# From the per-quiz summaries the quiz_attempts triggers keep (sql/009): the
+# score histogram gives counts, sums and the exact median (the k-th score is
+# the smallest whose cumulative count reaches k; the median is the mean of the
+# floor((n+1)/2)-th and the (floor(n/2)+1)-th), the per-student rows give
+# students and first passes.
 QUIZ_SUMMARY: LiteralString = """
-SELECT count(*) AS attempts,
-       count(DISTINCT student_id) AS students,
-       avg(score) AS avg_score,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY score) AS median_score,
-       avg(CASE WHEN is_passed THEN 1.0 ELSE 0.0 END) AS pass_rate,
-       avg(duration_seconds) AS avg_duration_seconds,
-       (SELECT avg(first_pass) FROM (
-            SELECT min(attempt_number) AS first_pass FROM quiz_attempts
-            WHERE quiz_id = %(quiz)s AND is_passed GROUP BY student_id
-        ) AS passers) AS avg_attempts_to_pass
-FROM quiz_attempts WHERE quiz_id = %(quiz)s
+WITH scores AS (
+    SELECT score, attempts, passed, duration_sum,
+           sum(attempts) OVER (ORDER BY score) AS reached
+    FROM quiz_score_counts WHERE quiz_id = %(quiz)s
+), totals AS (
+    SELECT sum(attempts) AS n, sum(score * attempts) AS score_sum, sum(passed) AS passed,
+           sum(duration_sum) AS duration_sum
+    FROM scores
+)
+SELECT coalesce(totals.n, 0)::bigint AS attempts,
+       (SELECT count(*) FROM quiz_student_summary WHERE quiz_id = %(quiz)s) AS students,
+       totals.score_sum / totals.n AS avg_score,
+       (SELECT (min(score) FILTER (WHERE reached >= floor((totals.n + 1) / 2))
+                + min(score) FILTER (WHERE reached >= floor(totals.n / 2) + 1)) / 2
+        FROM scores) AS median_score,
+       totals.passed::double precision / totals.n AS pass_rate,
+       totals.duration_sum::double precision / totals.n AS avg_duration_seconds,
+       (SELECT avg(first_pass) FROM quiz_student_summary
+        WHERE quiz_id = %(quiz)s AND first_pass IS NOT NULL) AS avg_attempts_to_pass
+FROM totals
 """
 
 # From the counts the quiz_attempts triggers keep (sql/009_report_summaries.sql): one row per

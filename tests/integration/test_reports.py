@@ -479,6 +479,41 @@ def test_answer_counts_follow_deleted_attempts(
     assert rows(
         test_run.postgres_dsn, "SELECT count(*) FROM quiz_answer_counts WHERE quiz_id = %s", quiz
     ) == [(2,)]
+    assert (after["attempts"], after["students"], after["median_score"]) == (1, 1, 7.5)
+    assert (after["pass_rate"], after["avg_attempts_to_pass"]) == (1.0, 1.0)
+
+
+def test_quiz_figures_follow_a_deleted_first_pass(
+    client: httpx.Client, postgres: PostgresRepository, test_run: TestRun
+) -> None:
+    """Retention may delete a student's first passing attempt but keep later ones."""
+    quiz, student = new(), new()
+    attempts = [
+        f.quiz_attempt(
+            quiz_id=quiz, student_id=student, attempt_number=n, score=score, is_passed=passed,
+            duration_seconds=60 * n,
+        )
+        for n, score, passed in ((1, 2.0, False), (2, 6.0, True), (3, 8.0, True))
+    ]  # fmt: skip
+    store(postgres, attempts)
+    assert get(client, f"v1/reports/quizzes/{quiz}")["avg_attempts_to_pass"] == 2.0
+    rows(
+        test_run.postgres_dsn,
+        "DELETE FROM quiz_attempts WHERE attempt_id = %s RETURNING attempt_id",
+        attempts[1]["attempt_id"],
+    )
+    report = get(client, f"v1/reports/quizzes/{quiz}")
+    assert report | {"answer_distribution": None} == {
+        "quiz_id": quiz,
+        "attempts": 2,
+        "students": 1,
+        "avg_score": 5.0,
+        "median_score": 5.0,
+        "pass_rate": 0.5,
+        "avg_attempts_to_pass": 3.0,
+        "avg_duration_seconds": 120.0,
+        "answer_distribution": None,
+    }
 
 
 def test_a_quiz_without_attempts(client: httpx.Client) -> None:
