@@ -82,6 +82,11 @@ def handle(action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     except psycopg.OperationalError as exc:
         log.error("PostgreSQL unavailable: %s", exc)
         return unavailable("the database is unavailable; retry later")
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        # A deployment that skipped `python -m shared.migrate`: the operator's
+        # problem, not the caller's, and it clears once the migrations run.
+        log.error("database schema is behind the code: %s", exc)
+        return unavailable("the database schema is out of date; the operator must apply migrations")
 
 
 def query_time(req: func.HttpRequest, name: str) -> datetime | None:
