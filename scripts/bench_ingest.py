@@ -10,7 +10,7 @@ aiohttp over loopback:
 
 (0) As the baseline, in the same run, the raw floor of what ingest must do:
     the same requests' envelopes (validated and packed beforehand) sent with
-    ``QueueClient.send_message`` to the three queues by 8 threads (the size of
+    ``QueueClient.send_message`` to the two queues by 8 threads (the size of
     the app's send pool), with no HTTP and no validation. HTTP and raw take
     turns in time slices (H, R, R, H, ...; ``--slices``), so both see the same
     shared Azurite and machine load.
@@ -124,14 +124,14 @@ def prepare(bodies: list[Body]) -> list[Prepared]:
 def raw_sends(
     resources: BenchResources, prepared: list[Prepared], concurrency: int, max_seconds: float
 ) -> tuple[float, int, int, int]:
-    """Send prepared envelopes to the three queues as the app would, minus the rest.
+    """Send prepared envelopes to the queues ingest writes, as the app would, minus the rest.
 
     ``concurrency`` requests at a time, each handing its sends to a shared pool
     of 8 threads and waiting for them (the app's ``EventQueue`` does exactly
     this). Returns (seconds, events covered, messages sent, requests consumed).
     """
     service = QueueServiceClient.from_connection_string(resources.storage)
-    queues = [service.get_queue_client(name) for name in resources.queues]
+    queues = [service.get_queue_client(name) for name in resources.ingest_queues]
     for queue in queues:
         with suppress(ResourceExistsError):
             queue.create_queue()
@@ -207,11 +207,13 @@ def realtime_cost(
 ) -> tuple[float, float, float, float]:
     """Median seconds per ``ingest()`` call without (A) and with (B) the real-time step,
     of the step alone (timed inside B), and the median of the paired ratios B/A."""
-    sink = EventQueue(resources.storage, resources.queues, resources.container)
+    sink = EventQueue(
+        resources.storage, resources.ingest_queues, resources.container, resources.queue("realtime")
+    )
     realtime = RealtimeRepository(resources.redis_url, resources.redis_prefix)
     step_seconds: list[float] = []
 
-    def timed_record(events: Any, at: datetime) -> object:
+    def timed_record(events: Any, at: datetime) -> bool:
         begin = time.perf_counter()
         applied = record(realtime, events, at)
         step_seconds.append(time.perf_counter() - begin)
@@ -336,7 +338,7 @@ def main() -> int:
         )
     print(
         "(0) raw floor, time slices alternated with the HTTP ones: the same envelopes, "
-        "send_message to the 3 queues, no HTTP/validation"
+        "send_message to the 2 ingest queues, no HTTP/validation"
     )
     for label, (seconds, covered, messages) in raw.items():
         rate = covered / seconds

@@ -143,7 +143,13 @@ class BenchResources:
 
     @property
     def queues(self) -> list[str]:
+        """Every queue of the run (all are deleted at the end)."""
         return [self.queue(sink) for sink in ("persist", "archive", "realtime")]
+
+    @property
+    def ingest_queues(self) -> list[str]:
+        """The queues ingest writes on every request (realtime only as catch-up)."""
+        return [self.queue(sink) for sink in ("persist", "archive")]
 
     @property
     def container(self) -> str:

@@ -1,7 +1,8 @@
 """Azure Storage queues (and the claim-check blobs behind oversized messages).
 
-Ingest hands every packed envelope to each sink's queue (persist, archive,
-realtime) and answers 202 only once all of them are stored; a failure part-way
+Ingest hands every packed envelope to each durable sink's queue (persist,
+archive) and answers 202 only once all of them are stored; the realtime queue
+gets it only when the inline Redis update failed (catch-up). A failure part-way
 removes what was already sent (best effort) and raises ``QueueUnavailable`` so
 the client gets a 503 and retries. Retried events keep their ids, so anything left behind
 by a failed rollback is a harmless duplicate.
@@ -56,13 +57,19 @@ class EventQueue:
     """Sends event envelopes to the sink queues; resolves claim checks."""
 
     def __init__(
-        self, connection_string: str, queue_names: Sequence[str], payload_container: str
+        self,
+        connection_string: str,
+        queue_names: Sequence[str],
+        payload_container: str,
+        catch_up_queue: str | None = None,
     ) -> None:
         self._service = QueueServiceClient.from_connection_string(
             connection_string, **_queue_options()
         )
         self._blobs = BlobServiceClient.from_connection_string(connection_string, **_blob_options())
         self._queues = [self._service.get_queue_client(name) for name in queue_names]
+        # The realtime queue is written only when the inline Redis update failed.
+        self._catch_up = [self._service.get_queue_client(catch_up_queue)] if catch_up_queue else []
         self._container = self._blobs.get_container_client(payload_container)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
         self._ready = False
@@ -74,7 +81,7 @@ class EventQueue:
         with self._ready_lock:
             if self._ready:
                 return
-            for queue in self._queues:
+            for queue in self._queues + self._catch_up:
                 with suppress(ResourceExistsError):
                     queue.create_queue()
             with suppress(ResourceExistsError):
@@ -83,6 +90,18 @@ class EventQueue:
 
     def send(self, envelopes: Sequence[tuple[bytes, bool]], received_at: datetime) -> None:
         """Store every envelope on every sink queue, or raise ``QueueUnavailable``."""
+        self._send(envelopes, received_at, self._queues)
+
+    def send_catch_up(self, envelopes: Sequence[tuple[bytes, bool]], received_at: datetime) -> None:
+        """Queue envelopes for the realtime function (Redis missed them), or raise."""
+        self._send(envelopes, received_at, self._catch_up)
+
+    def _send(
+        self,
+        envelopes: Sequence[tuple[bytes, bool]],
+        received_at: datetime,
+        queues: list[QueueClient],
+    ) -> None:
         try:
             self._ensure_created()
             payloads = [
@@ -92,7 +111,7 @@ class EventQueue:
         except AzureError as exc:
             raise QueueUnavailable(str(exc)) from exc
         texts = [base64.b64encode(payload).decode("ascii") for payload in payloads]
-        jobs = [(queue, text) for text in texts for queue in self._queues]
+        jobs = [(queue, text) for text in texts for queue in queues]
         futures = [self._pool.submit(queue.send_message, text) for queue, text in jobs]
         sent, failure = [], None
         for (queue, _), future in zip(jobs, futures, strict=True):
@@ -163,8 +182,10 @@ def replay_poison(connection_string: str, queue_name: str, limit: int | None = N
 
 
 @lru_cache(maxsize=4)
-def _event_queue(connection: str, queues: tuple[str, ...], container: str) -> EventQueue:
-    return EventQueue(connection, queues, container)
+def _event_queue(
+    connection: str, queues: tuple[str, ...], container: str, catch_up: str
+) -> EventQueue:
+    return EventQueue(connection, queues, container, catch_up)
 
 
 def get_event_queue() -> EventQueue:
@@ -172,6 +193,7 @@ def get_event_queue() -> EventQueue:
     s = get_settings()
     return _event_queue(
         s.storage_connection,
-        (s.persist_queue, s.archive_queue, s.realtime_queue),
+        (s.persist_queue, s.archive_queue),
         s.payload_container,
+        s.realtime_queue,
     )

@@ -28,6 +28,7 @@ class RequestError(Exception):
 
 class EnvelopeSink(Protocol):
     def send(self, envelopes: list[tuple[bytes, bool]], received_at: datetime) -> None: ...
+    def send_catch_up(self, envelopes: list[tuple[bytes, bool]], received_at: datetime) -> None: ...
 
 
 def parse_body(body: bytes, content_type: str | None) -> list[Any]:
@@ -134,13 +135,16 @@ def ingest(
     body: bytes,
     content_type: str | None,
     sink: EnvelopeSink,
-    on_queued: Callable[[list[ActivityEvent], datetime], object] | None = None,
+    on_queued: Callable[[list[ActivityEvent], datetime], bool] | None = None,
     keep: Callable[[list[ActivityEvent]], list[ActivityEvent]] | None = None,
 ) -> IngestResponse:
     """Validate a request and queue its valid events; raises ``RequestError``.
 
     The sink's own error (queue unavailable) propagates: nothing is accepted.
-    ``on_queued`` runs only once the events are durable (the real-time update).
+    ``on_queued`` runs only once the events are durable (the real-time update);
+    when it reports failure the envelopes go to the catch-up queue, so Redis
+    gets them once it is back (a failure of that send is a 503: the client's
+    retry is harmless everywhere, the events keeping their ids).
     ``keep`` filters the valid events before queueing (erased users' events are
     dropped there; they still count as accepted, see docs/privacy.md).
     """
@@ -148,9 +152,10 @@ def ingest(
     events = keep(validated.events) if keep is not None and validated.events else validated.events
     if events:
         received_at = datetime.now(UTC)
-        sink.send(list(pack_events(events, received_at)), received_at)
-        if on_queued is not None:
-            on_queued(events, received_at)
+        envelopes = list(pack_events(events, received_at))
+        sink.send(envelopes, received_at)
+        if on_queued is not None and not on_queued(events, received_at):
+            sink.send_catch_up(envelopes, received_at)
     return IngestResponse(
         accepted=len(validated.event_ids),
         event_ids=[uuid.UUID(event_id) for event_id in validated.event_ids],

@@ -19,9 +19,13 @@ from tests import factories as f
 class RecordingSink:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, bool]] = []
+        self.caught_up: list[tuple[bytes, bool]] = []
 
     def send(self, envelopes: list[tuple[bytes, bool]], received_at: datetime) -> None:
         self.sent.extend(envelopes)
+
+    def send_catch_up(self, envelopes: list[tuple[bytes, bool]], received_at: datetime) -> None:
+        self.caught_up.extend(envelopes)
 
 
 def body(document: Any) -> bytes:
@@ -144,3 +148,24 @@ def test_queued_events_stay_valid_after_the_clock_moves() -> None:
         event.model_dump(mode="json")["last_accessed_at"].encode(), b"2100-01-01T00:00:00Z"
     )
     assert parse_envelope(aged).events[0].occurred_at.year == 2100
+
+
+@pytest.mark.parametrize("redis_applied", [True, False])
+def test_the_realtime_queue_is_written_only_when_redis_missed_the_events(
+    redis_applied: bool,
+) -> None:
+    sink = RecordingSink()
+    seen: list[int] = []
+
+    def update_redis(events: list[Any], at: datetime) -> bool:
+        assert sink.sent, "Redis is updated only after the events are durable"
+        seen.append(len(events))
+        return redis_applied
+
+    result = ingest(
+        body({"events": [f.feedback(), f.quiz_attempt()]}), "application/json", sink, update_redis
+    )
+    assert result.accepted == 2
+    assert seen == [2]
+    assert len(sink.sent) == 1
+    assert sink.caught_up == ([] if redis_applied else sink.sent)
