@@ -70,7 +70,7 @@ _SUBJECTS = {
     "Literature": ["Poetry analysis", "Narrative voice", "Shakespeare's sonnets"],
     "Computer science": ["Loops", "Recursion", "Sorting algorithms", "Databases"],
 }
-_SECTION_NAMES = [
+SECTION_NAMES = [
     "introduction",
     "key-ideas",
     "worked-example-1",
@@ -351,13 +351,13 @@ class World:
     def add_lesson(self, teacher: str) -> Lesson:
         subject = self.rng.choice(list(_SUBJECTS))
         topic = self.rng.choice(_SUBJECTS[subject])
-        count = self.rng.randint(3, len(_SECTION_NAMES))
+        count = self.rng.randint(3, len(SECTION_NAMES))
         lesson = Lesson(
             lesson_id=self.new_id(),
             teacher_id=teacher,
             title=f"{subject}: {topic}",
             topic=topic,
-            sections=[*_SECTION_NAMES[:count], "summary"],
+            sections=[*SECTION_NAMES[:count], "summary"],
             video_seconds=self.rng.randint(300, 2400),
         )
         self.lessons.append(lesson)

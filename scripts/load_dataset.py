@@ -40,7 +40,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eventgen import DEFAULT_MIX
+from eventgen import DEFAULT_MIX, SECTION_NAMES
 
 from shared.migrate import ensure_database, migrate
 
@@ -61,18 +61,7 @@ TABLES = (
     "live_class_engagement",
     "activity_rollups",
 )
-SECTIONS = [
-    "introduction",
-    "key-ideas",
-    "worked-example-1",
-    "worked-example-2",
-    "common-mistakes",
-    "practice",
-    "challenge",
-    "real-world-links",
-    "further-reading",
-    "summary",
-]
+SECTIONS = [*SECTION_NAMES, "summary"]  # as every simulated lesson has them
 # sections_read after reading the first k sections, as COPY array literals
 # (sorted bytewise like the merged column).
 SECTION_LITERALS = ["{" + ",".join(sorted(SECTIONS[:k])) + "}" for k in range(len(SECTIONS) + 1)]
