@@ -11,7 +11,7 @@ from azure.core.exceptions import AzureError
 from redis.exceptions import RedisError
 
 from shared import limits
-from shared.http import handle, json_response, path_uuid, query_int, unavailable
+from shared.http import handle, json_response, path_uuid, query_declared, unavailable
 from shared.repositories.archive import get_archive
 from shared.repositories.postgres import get_postgres
 from shared.repositories.realtime import get_realtime
@@ -29,6 +29,8 @@ for _name, _model in (
 ):
     API.schema(_name, _model)
 
+EXPORT_LIMIT = limit_query(limits.EXPORT_PAGE_DEFAULT_LIMIT, limits.EXPORT_PAGE_MAX_LIMIT)
+DISCLOSURES_LIMIT = limit_query(limits.DISCLOSURES_DEFAULT_LIMIT, limits.DISCLOSURES_MAX_LIMIT)
 _CURSOR = Parameter("cursor", "query", {"type": "string"}, "next_cursor of the previous page")
 _STORES_DOWN = {
     503: ("A store is unavailable; retry (the operation is idempotent)", "ErrorResponse")
@@ -54,7 +56,7 @@ API.add(
         parameters=(
             uuid_path("user_id"),
             _CURSOR,
-            limit_query(limits.EXPORT_PAGE_DEFAULT_LIMIT, limits.EXPORT_PAGE_MAX_LIMIT),
+            EXPORT_LIMIT,
         ),
         responses={200: ("One page", "ExportPage"), **BAD_PARAM, **_STORES_DOWN},
         tags=("privacy",),
@@ -69,7 +71,7 @@ API.add(
         parameters=(
             uuid_path("user_id"),
             _CURSOR,
-            limit_query(limits.DISCLOSURES_DEFAULT_LIMIT, limits.DISCLOSURES_MAX_LIMIT),
+            DISCLOSURES_LIMIT,
         ),
         responses={200: ("Disclosures", "Disclosures"), **BAD_PARAM, **_STORES_DOWN},
         tags=("privacy",),
@@ -101,9 +103,7 @@ def erase_user(req: func.HttpRequest) -> func.HttpResponse:
 def export_user(req: func.HttpRequest) -> func.HttpResponse:
     def build() -> func.HttpResponse:
         user = path_uuid(req, "user_id")
-        limit = query_int(
-            req, "limit", limits.EXPORT_PAGE_DEFAULT_LIMIT, 1, limits.EXPORT_PAGE_MAX_LIMIT
-        )
+        limit = query_declared(req, EXPORT_LIMIT)
         page = privacy.export_page(
             user, req.params.get("cursor"), limit, get_postgres(), get_archive(), get_realtime()
         )
@@ -121,9 +121,7 @@ def user_disclosures(req: func.HttpRequest) -> func.HttpResponse:
                 get_postgres(),
                 path_uuid(req, "user_id"),
                 req.params.get("cursor"),
-                query_int(
-                    req, "limit", limits.DISCLOSURES_DEFAULT_LIMIT, 1, limits.DISCLOSURES_MAX_LIMIT
-                ),
+                query_declared(req, DISCLOSURES_LIMIT),
             )
         )
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared import limits
-from shared.http import handle, json_response, path_uuid, query_int
+from shared.http import handle, json_response, path_uuid, query_declared
 from shared.models.api import Leaderboard, LiveSession, Notifications, StudentProgress
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
@@ -23,6 +23,11 @@ from shared.services.openapi import (
 from shared.services.privacy import disclosed
 
 bp = func.Blueprint()
+
+LEADERBOARD_LIMIT = limit_query(limits.LEADERBOARD_DEFAULT_LIMIT, limits.LEADERBOARD_MAX_LIMIT)
+NOTIFICATIONS_LIMIT = limit_query(
+    limits.NOTIFICATIONS_DEFAULT_LIMIT, limits.NOTIFICATIONS_MAX_LIMIT
+)
 
 for _name, _model in (
     ("StudentProgress", StudentProgress),
@@ -49,7 +54,7 @@ API.add(
         summary="A quiz's leaderboard",
         parameters=(
             uuid_path("quiz_id"),
-            limit_query(limits.LEADERBOARD_DEFAULT_LIMIT, limits.LEADERBOARD_MAX_LIMIT),
+            LEADERBOARD_LIMIT,
         ),
         responses={200: ("Ranked entries", "Leaderboard"), **BAD_PARAM, **UNAVAILABLE},
         tags=("realtime",),
@@ -62,7 +67,7 @@ API.add(
         summary="Replies to and likes of the user's posts by others, newest first",
         parameters=(
             uuid_path("user_id"),
-            limit_query(limits.NOTIFICATIONS_DEFAULT_LIMIT, limits.NOTIFICATIONS_MAX_LIMIT),
+            NOTIFICATIONS_LIMIT,
         ),
         responses={200: ("Notifications", "Notifications"), **BAD_PARAM, **UNAVAILABLE},
         tags=("realtime",),
@@ -101,9 +106,7 @@ def quiz_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
         lambda: json_response(
             realtime.quiz_leaderboard(
                 path_uuid(req, "quiz_id"),
-                query_int(
-                    req, "limit", limits.LEADERBOARD_DEFAULT_LIMIT, 1, limits.LEADERBOARD_MAX_LIMIT
-                ),
+                query_declared(req, LEADERBOARD_LIMIT),
                 get_realtime(),
                 get_postgres(),
             )
@@ -115,9 +118,7 @@ def quiz_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
 def user_notifications(req: func.HttpRequest) -> func.HttpResponse:
     def build() -> func.HttpResponse:
         user = path_uuid(req, "user_id")
-        limit = query_int(
-            req, "limit", limits.NOTIFICATIONS_DEFAULT_LIMIT, 1, limits.NOTIFICATIONS_MAX_LIMIT
-        )
+        limit = query_declared(req, NOTIFICATIONS_LIMIT)
         view = realtime.user_notifications(user, limit, get_realtime(), get_postgres())
         return disclosed(req, "user_id", "notifications", json_response(view))
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from shared import limits
-from shared.http import handle, json_response, path_uuid, query_choice, query_int, query_time
+from shared.http import handle, json_response, path_uuid, query_choice, query_declared, query_time
 from shared.models.reports import (
     ActivityReport,
     ForumContributors,
@@ -54,6 +54,21 @@ def _window(name: str, default: int, maximum: int, unit: str) -> Parameter:
     return Parameter(name, "query", schema, f"window in {unit}, ending now (UTC)")
 
 
+LESSON_DAYS = _window(
+    "days", limits.LESSON_PROGRESS_DEFAULT_DAYS, limits.LESSON_PROGRESS_MAX_DAYS, "days"
+)
+TRENDING_HOURS = _window(
+    "hours", limits.FORUM_TRENDING_DEFAULT_HOURS, limits.FORUM_TRENDING_MAX_HOURS, "hours"
+)
+CONTRIBUTOR_DAYS = _window(
+    "days", limits.FORUM_CONTRIBUTORS_DEFAULT_DAYS, limits.FORUM_CONTRIBUTORS_MAX_DAYS, "days"
+)
+FORUM_LIMIT = limit_query(limits.FORUM_REPORT_DEFAULT_LIMIT, limits.FORUM_REPORT_MAX_LIMIT)
+RECOMMENDATION_LIMIT = limit_query(
+    limits.RECOMMENDATIONS_DEFAULT_LIMIT, limits.RECOMMENDATIONS_MAX_LIMIT
+)
+
+
 def _report(path: str, summary: str, schema: str, *parameters: Parameter) -> None:
     API.add(
         Operation(
@@ -78,7 +93,7 @@ _report(
     "A lesson's completion, averages, section readers and daily progress",
     "LessonReport",
     uuid_path("lesson_id"),
-    _window("days", limits.LESSON_PROGRESS_DEFAULT_DAYS, limits.LESSON_PROGRESS_MAX_DAYS, "days"),
+    LESSON_DAYS,
 )
 _report(
     "/api/v1/reports/quizzes/{quiz_id}",
@@ -96,20 +111,15 @@ _report(
     "/api/v1/reports/forum/trending",
     "Threads with the most actions in the last hours",
     "ForumTrending",
-    _window("hours", limits.FORUM_TRENDING_DEFAULT_HOURS, limits.FORUM_TRENDING_MAX_HOURS, "hours"),
-    limit_query(limits.FORUM_REPORT_DEFAULT_LIMIT, limits.FORUM_REPORT_MAX_LIMIT),
+    TRENDING_HOURS,
+    FORUM_LIMIT,
 )
 _report(
     "/api/v1/reports/forum/contributors",
     "Users with the most posts and replies in the last days, with likes received",
     "ForumContributors",
-    _window(
-        "days",
-        limits.FORUM_CONTRIBUTORS_DEFAULT_DAYS,
-        limits.FORUM_CONTRIBUTORS_MAX_DAYS,
-        "days",
-    ),
-    limit_query(limits.FORUM_REPORT_DEFAULT_LIMIT, limits.FORUM_REPORT_MAX_LIMIT),
+    CONTRIBUTOR_DAYS,
+    FORUM_LIMIT,
 )
 _report(
     "/api/v1/reports/activity",
@@ -145,7 +155,7 @@ _report(
     "Ranked, explained next steps: resume a lesson, retry a quiz, take a next lesson",
     "Recommendations",
     uuid_path("student_id"),
-    limit_query(limits.RECOMMENDATIONS_DEFAULT_LIMIT, limits.RECOMMENDATIONS_MAX_LIMIT),
+    RECOMMENDATION_LIMIT,
 )
 
 
@@ -171,13 +181,7 @@ def lesson_report(req: func.HttpRequest) -> func.HttpResponse:
         lambda: json_response(
             reports.lesson_report(
                 path_uuid(req, "lesson_id"),
-                query_int(
-                    req,
-                    "days",
-                    limits.LESSON_PROGRESS_DEFAULT_DAYS,
-                    1,
-                    limits.LESSON_PROGRESS_MAX_DAYS,
-                ),
+                query_declared(req, LESSON_DAYS),
                 _now(),
                 get_reports(),
             )
@@ -209,20 +213,8 @@ def forum_trending(req: func.HttpRequest) -> func.HttpResponse:
     return handle(
         lambda: json_response(
             reports.forum_trending(
-                query_int(
-                    req,
-                    "hours",
-                    limits.FORUM_TRENDING_DEFAULT_HOURS,
-                    1,
-                    limits.FORUM_TRENDING_MAX_HOURS,
-                ),
-                query_int(
-                    req,
-                    "limit",
-                    limits.FORUM_REPORT_DEFAULT_LIMIT,
-                    1,
-                    limits.FORUM_REPORT_MAX_LIMIT,
-                ),
+                query_declared(req, TRENDING_HOURS),
+                query_declared(req, FORUM_LIMIT),
                 _now(),
                 get_reports(),
             )
@@ -235,20 +227,8 @@ def forum_contributors(req: func.HttpRequest) -> func.HttpResponse:
     return handle(
         lambda: json_response(
             reports.forum_contributors(
-                query_int(
-                    req,
-                    "days",
-                    limits.FORUM_CONTRIBUTORS_DEFAULT_DAYS,
-                    1,
-                    limits.FORUM_CONTRIBUTORS_MAX_DAYS,
-                ),
-                query_int(
-                    req,
-                    "limit",
-                    limits.FORUM_REPORT_DEFAULT_LIMIT,
-                    1,
-                    limits.FORUM_REPORT_MAX_LIMIT,
-                ),
+                query_declared(req, CONTRIBUTOR_DAYS),
+                query_declared(req, FORUM_LIMIT),
                 _now(),
                 get_reports(),
             )
@@ -288,13 +268,7 @@ def student_recommendations(req: func.HttpRequest) -> func.HttpResponse:
             json_response(
                 recommendations.recommend(
                     path_uuid(req, "student_id"),
-                    query_int(
-                        req,
-                        "limit",
-                        limits.RECOMMENDATIONS_DEFAULT_LIMIT,
-                        1,
-                        limits.RECOMMENDATIONS_MAX_LIMIT,
-                    ),
+                    query_declared(req, RECOMMENDATION_LIMIT),
                     get_reports(),
                 )
             ),

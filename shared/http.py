@@ -13,6 +13,7 @@ import azure.functions as func
 import psycopg
 from pydantic import BaseModel
 
+from shared.services.openapi import Parameter
 from shared.settings import get_settings
 
 JSON = "application/json"
@@ -69,6 +70,16 @@ def query_int(req: func.HttpRequest, name: str, default: int, minimum: int, maxi
     if not minimum <= value <= maximum:
         raise BadRequest(f"{name} must be from {minimum} to {maximum}, got {value}")
     return value
+
+
+def query_declared(req: func.HttpRequest, parameter: Parameter) -> int:
+    """An integer query parameter, with the default and range its OpenAPI declaration states.
+
+    The declaration is the one source of the rule, so the document and the
+    check cannot drift apart.
+    """
+    schema = parameter.schema
+    return query_int(req, parameter.name, schema["default"], schema["minimum"], schema["maximum"])
 
 
 def handle(action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
