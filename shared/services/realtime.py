@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from redis.exceptions import RedisError
 
@@ -30,6 +30,7 @@ from shared.models.api import (
 )
 from shared.models.events import ActivityEvent
 from shared.repositories.realtime import (
+    NOTIFICATIONS_KEPT,
     Notification,
     RealtimeRepository,
     leaderboard_member,
@@ -37,6 +38,8 @@ from shared.repositories.realtime import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 class RealtimeSource(Protocol):
@@ -60,6 +63,30 @@ def record(realtime: RealtimeRepository, events: Sequence[ActivityEvent], at: da
         log.warning("real-time update deferred to the realtime queue: %s", exc)
         return False
     return True
+
+
+def _map(value: V | None, convert: Callable[[V], T]) -> T | None:
+    return None if value is None else convert(value)
+
+
+def _redis_first(
+    view: str,
+    cached: Callable[[], T | None],
+    rebuild: Callable[[], object],
+    direct: Callable[[], T],
+) -> T:
+    """Redis's answer; when Redis lacks the view, merge PostgreSQL's state in first;
+    when Redis is down (or still lacks it), the answer built from PostgreSQL."""
+    try:
+        found = cached()
+        if found is None:
+            rebuild()
+            found = cached()
+        if found is not None:
+            return found
+    except RedisError as exc:
+        log.warning("%s from PostgreSQL, Redis is down: %s", view, exc)
+    return direct()
 
 
 @overload
@@ -116,15 +143,13 @@ def _lessons_from_rows(rows: Iterable[dict[str, Any]]) -> list[LessonState]:
 def student_progress(
     student_id: uuid.UUID, realtime: RealtimeRepository, source: RealtimeSource
 ) -> StudentProgress:
-    try:
-        data = realtime.progress(str(student_id))
-        if data is None:
-            realtime.load_progress(str(student_id), source.lesson_progress_for_student(student_id))
-            data = realtime.progress(str(student_id)) or {}
-        lessons = _lessons_from_hash(data)
-    except RedisError as exc:
-        log.warning("progress from PostgreSQL, Redis is down: %s", exc)
-        lessons = _lessons_from_rows(source.lesson_progress_for_student(student_id))
+    sid = str(student_id)
+    lessons = _redis_first(
+        "progress",
+        lambda: _map(realtime.progress(sid), _lessons_from_hash),
+        lambda: realtime.load_progress(sid, source.lesson_progress_for_student(student_id)),
+        lambda: _lessons_from_rows(source.lesson_progress_for_student(student_id)),
+    )
     lessons.sort(key=lambda item: (-item.last_accessed_at.timestamp(), str(item.lesson_id)))
     return StudentProgress(student_id=student_id, lessons=lessons)
 
@@ -158,14 +183,13 @@ def _ranked_from_attempts(attempts: Iterable[dict[str, Any]], limit: int) -> lis
 def quiz_leaderboard(
     quiz_id: uuid.UUID, limit: int, realtime: RealtimeRepository, source: RealtimeSource
 ) -> Leaderboard:
-    try:
-        rows = realtime.leaderboard(str(quiz_id), limit)
-        if rows is None:
-            realtime.load_leaderboard(str(quiz_id), source.quiz_attempts_for_quiz(quiz_id))
-            rows = realtime.leaderboard(str(quiz_id), limit) or []
-    except RedisError as exc:
-        log.warning("leaderboard from PostgreSQL, Redis is down: %s", exc)
-        rows = _ranked_from_attempts(source.quiz_attempts_for_quiz(quiz_id), limit)
+    qid = str(quiz_id)
+    rows = _redis_first(
+        "leaderboard",
+        lambda: realtime.leaderboard(qid, limit),
+        lambda: realtime.load_leaderboard(qid, source.quiz_attempts_for_quiz(quiz_id)),
+        lambda: _ranked_from_attempts(source.quiz_attempts_for_quiz(quiz_id), limit),
+    )
     entries = [
         LeaderboardEntry(
             rank=rank,
@@ -195,22 +219,20 @@ def _notification_from_row(row: dict[str, Any]) -> Notification:
 def user_notifications(
     user_id: uuid.UUID, limit: int, realtime: RealtimeRepository, source: RealtimeSource
 ) -> Notifications:
-    from shared.repositories.realtime import NOTIFICATIONS_KEPT
-
-    try:
-        items = realtime.notifications(str(user_id), limit)
-        if items is None:
-            rows = source.notifications_for_user(user_id, NOTIFICATIONS_KEPT)
-            realtime.load_notifications(str(user_id), map(_notification_from_row, rows))
-            items = realtime.notifications(str(user_id), limit) or []
-    except RedisError as exc:
-        log.warning("notifications from PostgreSQL, Redis is down: %s", exc)
-        rows = source.notifications_for_user(user_id, limit)
-        items = sorted(
-            map(_notification_from_row, rows),
+    uid = str(user_id)
+    items = _redis_first(
+        "notifications",
+        lambda: realtime.notifications(uid, limit),
+        lambda: realtime.load_notifications(
+            uid,
+            map(_notification_from_row, source.notifications_for_user(user_id, NOTIFICATIONS_KEPT)),
+        ),
+        lambda: sorted(
+            map(_notification_from_row, source.notifications_for_user(user_id, limit)),
             key=lambda n: (n.score(), n.payload()),
             reverse=True,
-        )
+        ),
+    )
     return Notifications(
         user_id=user_id,
         notifications=[
@@ -260,21 +282,24 @@ def _teachers_from_rows(rows: Iterable[dict[str, Any]]) -> list[LiveTeacher]:
     ]
 
 
+def _session_from_hash(data: dict[str, str]) -> tuple[str | None, list[LiveTeacher]]:
+    return data.get("class_id"), _teachers_from_hash(data)
+
+
+def _session_from_rows(rows: list[dict[str, Any]]) -> tuple[str | None, list[LiveTeacher]]:
+    return (str(rows[0]["class_id"]) if rows else None), _teachers_from_rows(rows)
+
+
 def live_session(
     session_id: uuid.UUID, realtime: RealtimeRepository, source: RealtimeSource
 ) -> LiveSession:
-    try:
-        data = realtime.live_session(str(session_id))
-        if data is None:
-            realtime.load_live_session(str(session_id), source.live_session(session_id))
-            data = realtime.live_session(str(session_id)) or {}
-        class_id = data.get("class_id")
-        teachers = _teachers_from_hash(data)
-    except RedisError as exc:
-        log.warning("live session from PostgreSQL, Redis is down: %s", exc)
-        rows = source.live_session(session_id)
-        class_id = str(rows[0]["class_id"]) if rows else None
-        teachers = _teachers_from_rows(rows)
+    sess = str(session_id)
+    class_id, teachers = _redis_first(
+        "live session",
+        lambda: _map(realtime.live_session(sess), _session_from_hash),
+        lambda: realtime.load_live_session(sess, source.live_session(session_id)),
+        lambda: _session_from_rows(source.live_session(session_id)),
+    )
     if class_id is None:
         raise NotFound(f"no live session {session_id}")
     teachers.sort(key=lambda t: (t.joined_at, str(t.teacher_id)))
