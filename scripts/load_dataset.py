@@ -555,7 +555,12 @@ def secondary_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
         """,
         (list(TABLES),),
     ).fetchall()
-    return [(str(name), str(definition)) for name, definition in rows]
+    # pg_get_indexdef writes a partitioned table's index as "ON ONLY parent"
+    # (the parent's index alone, left invalid); rebuilt, it must cover every
+    # partition.
+    return [
+        (str(name), str(definition).replace(" ON ONLY ", " ON ", 1)) for name, definition in rows
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
