@@ -49,19 +49,23 @@ for _name, _model in (
 DB_DOWN = {503: ("PostgreSQL is unavailable", "ErrorResponse")}
 
 
-def _window(name: str, default: int, maximum: int, unit: str) -> Parameter:
+def _window(name: str, default: int, maximum: int, description: str) -> Parameter:
     schema = {"type": "integer", "minimum": 1, "maximum": maximum, "default": default}
-    return Parameter(name, "query", schema, f"window in {unit}, ending now (UTC)")
+    return Parameter(name, "query", schema, description)
 
 
+WHOLE_DAYS = "window in whole UTC days: today and the days - 1 before it"
 LESSON_DAYS = _window(
-    "days", limits.LESSON_PROGRESS_DEFAULT_DAYS, limits.LESSON_PROGRESS_MAX_DAYS, "days"
+    "days", limits.LESSON_PROGRESS_DEFAULT_DAYS, limits.LESSON_PROGRESS_MAX_DAYS, WHOLE_DAYS
 )
 TRENDING_HOURS = _window(
-    "hours", limits.FORUM_TRENDING_DEFAULT_HOURS, limits.FORUM_TRENDING_MAX_HOURS, "hours"
+    "hours",
+    limits.FORUM_TRENDING_DEFAULT_HOURS,
+    limits.FORUM_TRENDING_MAX_HOURS,
+    "window in hours, ending now",
 )
 CONTRIBUTOR_DAYS = _window(
-    "days", limits.FORUM_CONTRIBUTORS_DEFAULT_DAYS, limits.FORUM_CONTRIBUTORS_MAX_DAYS, "days"
+    "days", limits.FORUM_CONTRIBUTORS_DEFAULT_DAYS, limits.FORUM_CONTRIBUTORS_MAX_DAYS, WHOLE_DAYS
 )
 FORUM_LIMIT = limit_query(limits.FORUM_REPORT_DEFAULT_LIMIT, limits.FORUM_REPORT_MAX_LIMIT)
 RECOMMENDATION_LIMIT = limit_query(

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, LiteralString, Self
 
@@ -424,6 +424,15 @@ RETENTION_COLUMNS: Mapping[str, str] = MappingProxyType(
         "feedback": "created_at",
     }
 )
+# Summaries of the partitioned history (sql/011, sql/012), keyed by UTC day:
+# retention deletes the days before the first month it keeps, as it drops
+# those months of history.
+DAILY_SUMMARIES = (
+    "lesson_daily_progress",
+    "forum_contributions",
+    "forum_post_authors",
+    "forum_waiting_likes",
+)
 
 
 def _match_user(head: LiteralString, table: str, column: str) -> sql.Composed:
@@ -699,14 +708,19 @@ class PostgresRepository:
                     (table, cutoff.date()),
                 ).fetchall()
                 result[table] = len(dropped)
-            for table, column in RETENTION_COLUMNS.items():
+            first_kept = cutoff.astimezone(UTC).date().replace(day=1)
+            deletions: list[tuple[str, str, datetime | date]] = [
+                (table, column, cutoff) for table, column in RETENTION_COLUMNS.items()
+            ]
+            deletions += [(table, "day", first_kept) for table in DAILY_SUMMARIES]
+            for table, column, before in deletions:
                 query = sql.SQL(
                     "DELETE FROM {t} WHERE ctid = ANY(ARRAY("
                     "SELECT ctid FROM {t} WHERE {c} < %s LIMIT %s))"
                 ).format(t=sql.Identifier(table), c=sql.Identifier(column))
                 total = 0
                 while True:
-                    deleted = conn.execute(query, (cutoff, batch)).rowcount
+                    deleted = conn.execute(query, (before, batch)).rowcount
                     total += deleted
                     if deleted < batch:
                         break

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, LiteralString
 
 from psycopg.rows import dict_row
@@ -92,17 +92,12 @@ ORDER BY section
 """
 
 # Per UTC day: the distinct students with a progress event, and the average of
-# each one's highest progress reported that day.
+# each one's highest progress reported that day, from the totals the
+# lesson_progress_events trigger keeps (sql/012_lesson_daily_progress.sql).
 PROGRESS_OVER_TIME: LiteralString = """
-SELECT day, count(*) AS active_students, avg(best) AS avg_progress_percent
-FROM (
-    SELECT (last_accessed_at AT TIME ZONE 'UTC')::date AS day, student_id,
-           max(progress_percent) AS best
-    FROM lesson_progress_events
-    WHERE lesson_id = %(lesson)s AND last_accessed_at >= %(since)s
-    GROUP BY 1, 2
-) AS daily
-GROUP BY day
+SELECT day, students AS active_students, best_sum / students AS avg_progress_percent
+FROM lesson_daily_totals
+WHERE lesson_id = %(lesson)s AND day >= %(since)s
 ORDER BY day
 """
 
@@ -175,36 +170,19 @@ ORDER BY actions DESC, thread_id
 LIMIT %(limit)s
 """
 
-# Top authors by posts + replies in the window; then the likes by other users
-# in the window of any post or reply of those few authors. The window's rows
-# are read once (index-only); the authors' posts are materialised so they are
-# hash-joined with the window's likes: a per-post probe of every monthly
-# partition would cost far more for an author with thousands of posts.
+# Users by posts + replies in the window's UTC days, with the likes received
+# in those days, from the per-(day, user) counts the forum_activity triggers
+# keep (sql/011_forum_contributions.sql): a like is credited to its post's
+# author when both are stored, whatever their order.
 FORUM_CONTRIBUTORS: LiteralString = """
-WITH recent AS MATERIALIZED (
-    SELECT user_id, post_id, action_type FROM forum_activity WHERE created_at >= %(since)s
-), top AS (
-    SELECT user_id,
-           count(*) FILTER (WHERE action_type = 'post') AS posts,
-           count(*) FILTER (WHERE action_type = 'reply') AS replies
-    FROM recent
-    WHERE action_type IN ('post', 'reply')
-    GROUP BY user_id
-    ORDER BY count(*) DESC, user_id
-    LIMIT %(limit)s
-), authored AS MATERIALIZED (
-    SELECT user_id, post_id FROM forum_activity
-    WHERE user_id IN (SELECT user_id FROM top) AND action_type IN ('post', 'reply')
-), received AS (
-    SELECT authored.user_id, count(*) AS likes_received
-    FROM recent AS liked
-    JOIN authored ON authored.post_id = liked.post_id AND liked.user_id <> authored.user_id
-    WHERE liked.action_type = 'like'
-    GROUP BY authored.user_id
-)
-SELECT top.user_id, top.posts, top.replies, coalesce(received.likes_received, 0) AS likes_received
-FROM top LEFT JOIN received USING (user_id)
-ORDER BY top.posts + top.replies DESC, top.user_id
+SELECT user_id, sum(posts)::bigint AS posts, sum(replies)::bigint AS replies,
+       sum(likes_received)::bigint AS likes_received
+FROM forum_contributions
+WHERE day >= %(since)s
+GROUP BY user_id
+HAVING sum(posts + replies) > 0
+ORDER BY sum(posts + replies) DESC, user_id
+LIMIT %(limit)s
 """
 
 # Minute buckets: the roll-up's own rows (a day at most: 1,440 buckets a type).
@@ -296,6 +274,11 @@ LIMIT %(limit)s
 """
 
 
+def utc_date(moment: datetime) -> date:
+    """The UTC day of a moment (the per-day summaries are keyed by UTC date)."""
+    return moment.astimezone(UTC).date()
+
+
 class ReportsRepository(PostgresRepository):
     """Read-only report queries; one pool of its own beside the persist path's."""
 
@@ -330,7 +313,7 @@ class ReportsRepository(PostgresRepository):
         summary, sections, daily = self._queries(
             (LESSON_SUMMARY, {"lesson": lesson_id}),
             (SECTION_READERS, {"lesson": lesson_id}),
-            (PROGRESS_OVER_TIME, {"lesson": lesson_id, "since": since}),
+            (PROGRESS_OVER_TIME, {"lesson": lesson_id, "since": utc_date(since)}),
         )
         return summary[0], sections, daily
 
@@ -351,7 +334,7 @@ class ReportsRepository(PostgresRepository):
         return self._one(FORUM_TRENDING, {"since": since, "limit": limit})
 
     def forum_contributors(self, since: datetime, limit: int) -> list[Row]:
-        return self._one(FORUM_CONTRIBUTORS, {"since": since, "limit": limit})
+        return self._one(FORUM_CONTRIBUTORS, {"since": utc_date(since), "limit": limit})
 
     def activity(self, unit: str, start: datetime, end: datetime) -> list[Row]:
         """Unique events per type per bucket; hour/day windows must be whole buckets."""

@@ -62,6 +62,16 @@ class ReportSource(Protocol):
     def cohorts(self, lesson_id: uuid.UUID) -> list[Row]: ...
 
 
+def whole_days_since(now: datetime, days: int) -> datetime:
+    """Midnight UTC starting a window of whole UTC days: today and the days-1 before it.
+
+    Windows counted in days are whole UTC days because their reports read
+    per-day summaries (sql/011, sql/012), never a partial day.
+    """
+    today = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC)
+    return today - timedelta(days=days - 1)
+
+
 def average(value: Any) -> float | None:
     """An average rounded to 2 decimals; None stays None (nothing to average)."""
     return None if value is None else round(float(value), AVERAGE_DIGITS)
@@ -103,11 +113,7 @@ def student_report(student_id: uuid.UUID, source: ReportSource) -> StudentReport
 def lesson_report(
     lesson_id: uuid.UUID, days: int, now: datetime, source: ReportSource
 ) -> LessonReport:
-    # Whole UTC days: today and the days-1 before it.
-    since = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC) - timedelta(
-        days=days - 1
-    )
-    summary, sections, daily = source.lesson(lesson_id, since)
+    summary, sections, daily = source.lesson(lesson_id, whole_days_since(now, days))
     return LessonReport(
         lesson_id=lesson_id,
         students_started=summary["students_started"],
@@ -188,7 +194,7 @@ def forum_trending(hours: int, limit: int, now: datetime, source: ReportSource) 
 def forum_contributors(
     days: int, limit: int, now: datetime, source: ReportSource
 ) -> ForumContributors:
-    since = now - timedelta(days=days)
+    since = whole_days_since(now, days)
     rows = source.forum_contributors(since, limit)
     return ForumContributors(
         days=days,

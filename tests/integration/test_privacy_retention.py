@@ -86,6 +86,10 @@ def test_postgres_retention_drops_old_months_and_rows_and_persist_keeps_them_out
         ("quiz_attempts", "student_id", 1),
         ("forum_activity", "user_id", 1),
         ("feedback", "student_id", 1),
+        # The per-day summaries of the partitioned history lose the same days.
+        ("lesson_daily_progress", "student_id", 1),
+        ("forum_contributions", "user_id", 1),
+        ("forum_post_authors", "user_id", 1),
     ):
         query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
             sql.Identifier(table), sql.Identifier(column)
@@ -93,6 +97,7 @@ def test_postgres_retention_drops_old_months_and_rows_and_persist_keeps_them_out
         with psycopg.connect(dsn) as conn:
             assert conn.execute(query, (uuid.UUID(old_student),)).fetchone() == (0,), table
             assert conn.execute(query, (uuid.UUID(new_student),)).fetchone() == (kept,), table
+    assert rows(dsn, "SELECT count(*) FROM lesson_daily_totals") == [(1,)]
     # Current state (merged progress) is kept until the user is erased.
     assert len(postgres.lesson_progress_for_student(uuid.UUID(old_student))) == 1
 
