@@ -96,6 +96,8 @@ def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
     repository gets: it never prepares its statements.
     """
     from shared.repositories import reports as sql
+    from shared.repositories.reports import ReportsRepository, utc_date
+    from shared.services.reports import whole_days_since
 
     student, lesson = ids["student/uniform"][0], ids["lesson/uniform"][0]
     quiz, teacher = ids["quiz/uniform"][0], ids["teacher/uniform"][0]
@@ -107,7 +109,7 @@ def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
         (
             "lesson: progress_over_time (30 days)",
             sql.PROGRESS_OVER_TIME,
-            {"lesson": lesson, "since": now - timedelta(days=30)},
+            {"lesson": lesson, "since": utc_date(whole_days_since(now, 30))},
         ),
         ("quiz: summary", sql.QUIZ_SUMMARY, {"quiz": quiz}),
         ("quiz: answer_distribution", sql.ANSWER_DISTRIBUTION, {"quiz": quiz}),
@@ -122,7 +124,7 @@ def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
         (
             "forum contributors (7 days)",
             sql.FORUM_CONTRIBUTORS,
-            {"since": now - timedelta(days=7), "limit": 10},
+            {"since": utc_date(whole_days_since(now, 7)), "limit": 10},
         ),
         (
             "activity (1 day by minute)",
@@ -144,7 +146,8 @@ def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
         ),
     ]
     out = []
-    with psycopg.connect(dsn) as conn:
+    # The session settings the repository's connections have (JIT off).
+    with psycopg.connect(dsn, options=ReportsRepository.SESSION_OPTIONS or "") as conn:
         binder = psycopg.ClientCursor(conn)
         for title, query, params in cases:
             text = binder.mogrify(query, params)

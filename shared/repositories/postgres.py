@@ -449,6 +449,9 @@ def _match_user(head: LiteralString, table: str, column: str) -> sql.Composed:
 class PostgresRepository:
     """The PostgreSQL store, over a connection pool."""
 
+    # Session settings for this repository's connections (libpq ``options``).
+    SESSION_OPTIONS: str | None = None
+
     def __init__(
         self, dsn: str, *, min_size: int = 1, max_size: int = 5, timeout: float = 10.0
     ) -> None:
@@ -459,7 +462,8 @@ class PostgresRepository:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True}
+            | ({"options": self.SESSION_OPTIONS} if self.SESSION_OPTIONS else {}),
             check=ConnectionPool.check_connection,
             name="postgres",
             open=True,

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from shared.migrate import SQL_DIR, load_migrations, migrate
 from shared.models.events import ActivityEvent, event_adapter
+from shared.models.rollups import RollupRow
 from shared.repositories.postgres import PostgresRepository
 from tests import factories as f
 from tests.conftest import ADMIN_DSN, TestRun
@@ -372,3 +373,19 @@ def test_the_migrations_backfill_what_the_triggers_keep(
     kept = summaries(after)
     assert all(kept.values())
     assert summaries(before) == kept
+
+
+def test_rebuilding_activity_totals_gives_what_the_trigger_keeps(
+    postgres: PostgresRepository, test_run: TestRun
+) -> None:
+    base = datetime(2003, 1, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 2000)
+    counts = [(base + timedelta(minutes=n * 37), kind, n + 1) for n in range(90) for kind in "ab"]
+    rollups = [RollupRow(moment, 60, "events", kind, value) for moment, kind, value in counts]
+    assert postgres.commit_rollup(f"test-rebuild-{uuid.uuid4()}", rollups)
+    query = "SELECT * FROM activity_event_totals ORDER BY unit, bucket_start, dimension"
+    kept = rows(test_run.postgres_dsn, query)
+    days = {moment.date() for moment, _, _ in counts}
+    assert len([row for row in kept if row[0] == "day" and row[1].date() in days]) == 2 * len(days)
+
+    rows(test_run.postgres_dsn, "SELECT activity_event_totals_rebuild()")
+    assert rows(test_run.postgres_dsn, query) == kept
