@@ -232,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lambda: reports.activity_report(None, None, "hour", now, repo),
             ),
             (
+                "activity 62 days by hour",
+                lambda: reports.activity_report(now - timedelta(days=62), now, "hour", now, repo),
+            ),
+            (
                 "activity 1 day by minute",
                 lambda: reports.activity_report(now - timedelta(days=1), now, "minute", now, repo),
             ),
