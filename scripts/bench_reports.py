@@ -174,7 +174,14 @@ def replace_section(text: str, start: str, end: str, body: str) -> str:
 
 
 def dataset(dsn: str) -> tuple[int, str]:
-    with psycopg.connect(dsn) as conn:
+    try:
+        conn = psycopg.connect(dsn)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(
+            f"bench_reports: cannot open the data set ({exc}).\n"
+            "Load it first: .venv/bin/python scripts/load_dataset.py (about 5 minutes)"
+        ) from exc
+    with conn:
         events = conn.execute("SELECT count(*) FROM event_ledger").fetchone()
         info = conn.execute("SELECT to_regclass('dataset_info') IS NOT NULL").fetchone()
         note = ""
