@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType, TracebackType
-from typing import Any, LiteralString, Self
+from typing import Any, LiteralString, Self, TypeVar, cast
 
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -766,26 +766,28 @@ class PostgresRepository:
         return {row["dimension"]: int(row["total"]) for row in rows}
 
 
-_repositories: dict[str, PostgresRepository] = {}
+R = TypeVar("R", bound=PostgresRepository)
+_repositories: dict[tuple[type[PostgresRepository], str], PostgresRepository] = {}
 _repositories_lock = threading.Lock()
 
 
-def get_postgres() -> PostgresRepository:
-    """The process-wide repository for the configured POSTGRES_DSN (one pool per DSN)."""
+def shared_repository(kind: type[R]) -> R:
+    """The process-wide ``kind`` for the configured POSTGRES_DSN: one pool per class and DSN.
+
+    The persist path and the reports (``ReportsRepository``) each get their
+    own pool, so report scans never hold the connections writes need.
+    """
     settings = get_settings()
-    dsn = settings.postgres_dsn
+    key = (kind, settings.postgres_dsn)
     with _repositories_lock:
-        repository = _repositories.get(dsn)
+        repository = _repositories.get(key)
         if repository is None:
-            repository = _repositories[dsn] = PostgresRepository(
-                dsn, timeout=settings.postgres_timeout_seconds
+            repository = _repositories[key] = kind(
+                settings.postgres_dsn, timeout=settings.postgres_timeout_seconds
             )
-        return repository
+        return cast(R, repository)  # keyed by its class
 
 
-def close_postgres() -> None:
-    """Close every pool ``get_postgres`` opened (tests, shutdown)."""
-    with _repositories_lock:
-        for repository in _repositories.values():
-            repository.close()
-        _repositories.clear()
+def get_postgres() -> PostgresRepository:
+    """The process-wide repository for the configured POSTGRES_DSN."""
+    return shared_repository(PostgresRepository)

@@ -11,7 +11,6 @@ which query, with plans at ten million events, is in docs/reports.md.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -19,8 +18,7 @@ from typing import Any, LiteralString
 
 from psycopg.rows import dict_row
 
-from shared.repositories.postgres import PostgresRepository, Row
-from shared.settings import get_settings
+from shared.repositories.postgres import PostgresRepository, Row, shared_repository
 
 STUDENT_SUMMARY: LiteralString = """
 WITH lessons AS (
@@ -363,28 +361,9 @@ class ReportsRepository(PostgresRepository):
         return in_progress, not_passed, next_lessons
 
 
-_repositories: dict[str, ReportsRepository] = {}
-_lock = threading.Lock()
-
-
 def get_reports() -> ReportsRepository:
-    """The process-wide reports repository for the configured POSTGRES_DSN."""
-    settings = get_settings()
-    with _lock:
-        repository = _repositories.get(settings.postgres_dsn)
-        if repository is None:
-            repository = _repositories[settings.postgres_dsn] = ReportsRepository(
-                settings.postgres_dsn, timeout=settings.postgres_timeout_seconds
-            )
-        return repository
+    """The process-wide reports repository (its own pool) for the configured POSTGRES_DSN."""
+    return shared_repository(ReportsRepository)
 
 
-def close_reports() -> None:
-    """Close every pool ``get_reports`` opened (tests, shutdown)."""
-    with _lock:
-        for repository in _repositories.values():
-            repository.close()
-        _repositories.clear()
-
-
-__all__: Sequence[str] = ("ReportsRepository", "close_reports", "get_reports")
+__all__: Sequence[str] = ("ReportsRepository", "get_reports")
