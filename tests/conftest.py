@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,24 +86,29 @@ def run_id() -> str:
     return secrets.token_hex(4)
 
 
+@contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """A new, empty database ``name``; its DSN; dropped afterwards, also on failure."""
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 @pytest.fixture(scope="session")
 def postgres_dsn(run_id: str) -> Iterator[str]:
     """A fresh, migrated database for this session, dropped afterwards."""
     _require_port("PostgreSQL", 5432, "Start it: pg_ctlcluster <version> main start")
     from shared.migrate import migrate
 
-    name = f"test_activity_{run_id}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(f"test_activity_{run_id}") as dsn:
         migrate(dsn)
         yield dsn
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ from shared.repositories.postgres import (
     unique_events,
 )
 from tests import factories as f
-from tests.conftest import ADMIN_DSN
+from tests.conftest import scratch_database
 
 RECEIVED = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -612,16 +612,8 @@ def test_rows_land_in_their_month(repo: PostgresRepository, db: Conn) -> None:
 @pytest.fixture
 def scratch_dsn() -> Iterator[str]:
     """An empty database of its own, dropped afterwards."""
-    name = f"test_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with scratch_database(f"test_migrate_{uuid.uuid4().hex[:8]}") as dsn:
+        yield dsn
 
 
 def test_migrate_is_rerunnable(postgres_dsn: str, db: Conn) -> None:

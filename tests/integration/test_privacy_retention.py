@@ -20,7 +20,7 @@ from shared.repositories.archive import ArchiveRepository
 from shared.repositories.postgres import PostgresRepository
 from shared.services.privacy import cutoff, enforce_retention
 from tests import factories as f
-from tests.conftest import ADMIN_DSN, TestRun
+from tests.conftest import TestRun, scratch_database
 from tests.integration.conftest import MASTER_KEY, rows
 
 NOW = datetime.now(UTC)
@@ -31,19 +31,10 @@ ANCIENT = NOW - timedelta(days=3000)  # past both
 @pytest.fixture
 def fresh_postgres(test_run: TestRun) -> Iterator[tuple[str, PostgresRepository]]:
     """A database of its own: retention deletes by age, whoever wrote the rows."""
-    name = f"test_retention_{test_run.run_id}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(f"test_retention_{test_run.run_id}") as dsn:
         migrate(dsn)
         with PostgresRepository(dsn) as repository:
             yield dsn, repository
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def events_at(moment: datetime, student: str) -> list[ActivityEvent]:

@@ -23,14 +23,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 
 from shared.migrate import SQL_DIR, load_migrations, migrate
 from shared.models.events import ActivityEvent, event_adapter
 from shared.models.rollups import RollupRow
 from shared.repositories.postgres import PostgresRepository
 from tests import factories as f
-from tests.conftest import ADMIN_DSN, TestRun
+from tests.conftest import TestRun, scratch_database
 from tests.integration.conftest import rows
 from tests.integration.test_reports import get, lesson_expectations, new, parse
 
@@ -312,18 +311,11 @@ SUMMARIES = {
 
 @pytest.fixture
 def two_databases(test_run: TestRun) -> Iterator[tuple[str, str]]:
-    names = [f"test_backfill_{test_run.run_id}_{n}" for n in range(2)]
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        for name in names:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base = ADMIN_DSN.rsplit("/", 1)[0]
-    try:
-        yield base + "/" + names[0], base + "/" + names[1]
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            for name in names:
-                query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                conn.execute(query.format(sql.Identifier(name)))
+    with (
+        scratch_database(f"test_backfill_{test_run.run_id}_0") as before,
+        scratch_database(f"test_backfill_{test_run.run_id}_1") as after,
+    ):
+        yield before, after
 
 
 def summaries(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
