@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from numpy.typing import NDArray
+from psycopg import sql
 from tqdm import tqdm
 
 # The repository root (for shared) and this directory (for the sibling scripts).
@@ -43,6 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eventgen import DEFAULT_MIX, SECTION_NAMES
 
 from shared.migrate import ensure_database, migrate
+from shared.models.events import (
+    ActivityEvent,
+    ContentActivity,
+    Feedback,
+    ForumActivity,
+    LessonProgress,
+    LiveClassEngagement,
+    QuizAttempt,
+)
+from shared.repositories.postgres import event_columns
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/activity_bench"
 CHUNK = 200_000
@@ -112,6 +123,11 @@ def ts(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
+def stored_columns(model: type[ActivityEvent]) -> tuple[str, ...]:
+    """A type table's columns, in the order the rows below are written: the model's own."""
+    return (*event_columns(model), "received_at")
+
+
 class Sink:
     """Buffers COPY text rows per table and flushes them in chunks."""
 
@@ -122,7 +138,9 @@ class Sink:
     def copy(self, table: str, columns: Sequence[str], rows: Iterator[str], events: int) -> None:
         buffer = io.StringIO()
         count = 0
-        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
         with self.conn.cursor() as cur, cur.copy(statement) as copy:
             for row in rows:
                 buffer.write(row)
@@ -176,18 +194,7 @@ def lesson_progress(rng: np.random.Generator, w: World, n: int, base: int, sink:
 
     sink.copy(
         "lesson_progress_events",
-        (
-            "event_id",
-            "student_id",
-            "lesson_id",
-            "started_at",
-            "completed_at",
-            "progress_percent",
-            "video_watch_time",
-            "sections_read",
-            "last_accessed_at",
-            "received_at",
-        ),
+        stored_columns(LessonProgress),
         rows(),
         n,
     )
@@ -247,19 +254,7 @@ def quiz_attempts(rng: np.random.Generator, w: World, n: int, base: int, sink: S
 
     sink.copy(
         "quiz_attempts",
-        (
-            "event_id",
-            "student_id",
-            "quiz_id",
-            "attempt_id",
-            "attempt_number",
-            "answers",
-            "score",
-            "submitted_at",
-            "duration_seconds",
-            "is_passed",
-            "received_at",
-        ),
+        stored_columns(QuizAttempt),
         rows(),
         n,
     )
@@ -318,17 +313,7 @@ def forum_activity(rng: np.random.Generator, w: World, n: int, base: int, sink: 
 
     sink.copy(
         "forum_activity",
-        (
-            "event_id",
-            "user_id",
-            "post_id",
-            "thread_id",
-            "action_type",
-            "content",
-            "created_at",
-            "parent_post_id",
-            "received_at",
-        ),
+        stored_columns(ForumActivity),
         rows(),
         n,
     )
@@ -365,17 +350,7 @@ def content_activity(rng: np.random.Generator, w: World, n: int, base: int, sink
 
     sink.copy(
         "content_activity",
-        (
-            "event_id",
-            "teacher_id",
-            "content_id",
-            "content_type",
-            "action",
-            '"timestamp"',
-            "title",
-            "changes_summary",
-            "received_at",
-        ),
+        stored_columns(ContentActivity),
         rows(),
         n,
     )
@@ -408,17 +383,7 @@ def feedback(rng: np.random.Generator, w: World, n: int, base: int, sink: Sink) 
 
     sink.copy(
         "feedback",
-        (
-            "event_id",
-            "teacher_id",
-            "student_id",
-            "submission_id",
-            "feedback_text",
-            "feedback_type",
-            "created_at",
-            "score",
-            "received_at",
-        ),
+        stored_columns(Feedback),
         rows(),
         n,
     )
@@ -464,18 +429,7 @@ def live_class_engagement(
     sink.conn.execute("TRUNCATE load_live_events")
     sink.copy(
         "load_live_events",
-        (
-            "event_id",
-            "teacher_id",
-            "class_id",
-            "session_id",
-            "joined_at",
-            "left_at",
-            "duration_seconds",
-            "polls_launched",
-            "messages_sent",
-            "received_at",
-        ),
+        stored_columns(LiveClassEngagement),
         rows(),
         n,
     )
