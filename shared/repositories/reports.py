@@ -33,25 +33,21 @@ WITH lessons AS (
            avg(score) AS avg_quiz_score
     FROM quiz_attempts WHERE student_id = %(student)s
 ), forum AS (
-    SELECT count(*) FILTER (WHERE action_type = 'post') AS forum_posts,
-           count(*) FILTER (WHERE action_type = 'reply') AS forum_replies,
-           count(*) FILTER (WHERE action_type = 'like') AS likes_given
-    FROM forum_activity WHERE user_id = %(student)s
-), received AS (
-    -- Likes of the student's posts and replies by anyone but the student.
-    SELECT count(*) AS likes_received
-    FROM forum_activity AS liked
-    WHERE liked.action_type = 'like'
-      AND liked.user_id <> %(student)s
-      AND liked.post_id IN (
-          SELECT post_id FROM forum_activity
-          WHERE user_id = %(student)s AND action_type IN ('post', 'reply')
-      )
+    -- Posts, replies and likes received, from the per-day counts the forum
+    -- triggers keep (sql/011): the same figures the contributors report sums,
+    -- without matching a prolific author's posts against every like.
+    SELECT coalesce(sum(posts), 0)::bigint AS forum_posts,
+           coalesce(sum(replies), 0)::bigint AS forum_replies,
+           coalesce(sum(likes_received), 0)::bigint AS likes_received
+    FROM forum_contributions WHERE user_id = %(student)s
+), given AS (
+    SELECT count(*) AS likes_given
+    FROM forum_activity WHERE user_id = %(student)s AND action_type = 'like'
 ), feedback_received AS (
     SELECT count(*) AS feedback_received, avg(score) AS avg_feedback_score
     FROM feedback WHERE student_id = %(student)s
 )
-SELECT * FROM lessons, quizzes, forum, received, feedback_received
+SELECT * FROM lessons, quizzes, forum, given, feedback_received
 """
 
 # The newest events naming the student, each branch read newest-first from an
