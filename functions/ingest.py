@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import azure.functions as func
 from pydantic import TypeAdapter
 
+from functions.routing import Call, resource
 from shared.http import error_response, json_response, unavailable
-from shared.models.api import EventBatch, IngestResponse
-from shared.models.events import Event
+from shared.models.api import EventBatch, FieldError, IngestResponse
+from shared.models.events import ActivityEvent, Event
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import QueueUnavailable, get_event_queue
 from shared.repositories.realtime import get_realtime
+from shared.services import access_log
+from shared.services.access import OWN_EVENTS, event_refusal
 from shared.services.ingest import RequestError, ingest
 from shared.services.openapi import API, Operation
 from shared.services.privacy import drop_erased_at_ingest
 from shared.services.realtime import record
 
-bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 _BODY_ERRORS = {
@@ -31,36 +34,58 @@ API.schema("Event", TypeAdapter(Event))
 API.schema("EventBatch", EventBatch)
 API.schema("IngestResponse", IngestResponse)
 API.schema("IngestRequest", TypeAdapter(Event | EventBatch))
-API.add(
+
+
+@API.route(
     Operation(
-        path="/api/v1/events",
+        name="ingest_events",
+        route="v1/events",
         method="post",
         summary="Record one event or a batch of events",
+        rule=OWN_EVENTS,
         request="IngestRequest",
         responses={
             202: ("At least one event accepted (queued durably)", "IngestResponse"),
-            422: ("No event valid", "IngestResponse"),
+            422: ("No event valid (or none the caller may send)", "IngestResponse"),
             **_BODY_ERRORS,
             503: ("Queue unavailable; nothing accepted; retry after Retry-After", "ErrorResponse"),
         },
         tags=("ingest",),
     )
 )
+def ingest_events(call: Call) -> func.HttpResponse:
+    refused: set[uuid.UUID] = set()
 
+    def refuse(event: ActivityEvent) -> FieldError | None:
+        error = event_refusal(call.caller, event)
+        if error is not None:
+            refused.add(event.actor_id)
+        return error
 
-@bp.route(route="v1/events", methods=["POST"])
-def ingest_events(req: func.HttpRequest) -> func.HttpResponse:
     try:
         result = ingest(
-            req.get_body(),
-            req.headers.get("Content-Type"),
+            call.req.get_body(),
+            call.req.headers.get("Content-Type"),
             get_event_queue(),
             on_queued=lambda events, at: record(get_realtime(), events, at),
             keep=lambda events: drop_erased_at_ingest(events, get_realtime(), get_postgres()),
+            refuse=refuse,
         )
     except RequestError as exc:
         return error_response(exc.status, exc.message)
     except QueueUnavailable as exc:
         log.error("queue unavailable, request refused: %s", exc)
         return unavailable("the event queue is unavailable; nothing was accepted, retry later")
+    finally:
+        # Each person someone tried to write as: one refused attempt per request.
+        for actor in refused:
+            access_log.record(
+                get_postgres(),
+                subject_id=actor,
+                accessor=call.caller.accessor,
+                action="send events",
+                resource=resource(call.req),
+                outcome=access_log.REFUSED,
+                rule=OWN_EVENTS.name,
+            )
     return json_response(result, status=202 if result.accepted else 422)

@@ -4,18 +4,18 @@ disclosures (admin level), and the daily retention timer."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import azure.functions as func
-from azure.core.exceptions import AzureError
-from redis.exceptions import RedisError
 
+from functions.routing import Call
 from shared import limits
-from shared.http import handle, json_response, path_uuid, query_declared, unavailable
+from shared.http import query_declared
+from shared.models.privacy import Disclosures, ErasureResponse, ExportPage
 from shared.repositories.archive import get_archive
 from shared.repositories.postgres import get_postgres
 from shared.repositories.realtime import get_realtime
-from shared.services import privacy
+from shared.services import access_log, privacy
+from shared.services.access import ADMIN_ONLY, OWN_RECORD
 from shared.services.openapi import API, BAD_PARAM, Operation, Parameter, limit_query, uuid_path
 from shared.settings import get_settings
 
@@ -23,9 +23,9 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 for _name, _model in (
-    ("ErasureResponse", privacy.ErasureResponse),
-    ("ExportPage", privacy.ExportPage),
-    ("Disclosures", privacy.Disclosures),
+    ("ErasureResponse", ErasureResponse),
+    ("ExportPage", ExportPage),
+    ("Disclosures", Disclosures),
 ):
     API.schema(_name, _model)
 
@@ -36,94 +36,80 @@ _STORES_DOWN = {
     503: ("A store is unavailable; retry (the operation is idempotent)", "ErrorResponse")
 }
 
-API.add(
+
+@API.route(
     Operation(
-        path="/api/v1/users/{user_id}",
+        name="erase_user",
+        route="v1/users/{user_id}",
         method="delete",
         summary="Erase the user from every store (GDPR Art. 17); idempotent",
-        auth="admin",
+        rule=ADMIN_ONLY,
+        level="admin",
+        target="user_id",
+        # The erasure deleted the user's earlier access log; this entry is the proof it ran.
+        discloses="erase",
         parameters=(uuid_path("user_id"),),
         responses={200: ("What was erased", "ErasureResponse"), **BAD_PARAM, **_STORES_DOWN},
         tags=("privacy",),
     )
 )
-API.add(
+def erase_user(call: Call) -> ErasureResponse:
+    return privacy.erase_user(
+        call.path_uuid("user_id"),
+        call.caller.accessor,
+        get_postgres(),
+        get_archive(),
+        get_realtime(),
+    )
+
+
+@API.route(
     Operation(
-        path="/api/v1/users/{user_id}/export",
+        name="export_user",
+        route="v1/users/{user_id}/export",
         method="get",
         summary="Everything held about the user, page by page (GDPR Art. 15 and 20)",
-        auth="admin",
-        parameters=(
-            uuid_path("user_id"),
-            _CURSOR,
-            EXPORT_LIMIT,
-        ),
+        rule=OWN_RECORD,
+        level="admin",
+        target="user_id",
+        discloses="export",
+        parameters=(uuid_path("user_id"), _CURSOR, EXPORT_LIMIT),
         responses={200: ("One page", "ExportPage"), **BAD_PARAM, **_STORES_DOWN},
         tags=("privacy",),
     )
 )
-API.add(
+def export_user(call: Call) -> ExportPage:
+    return privacy.export_page(
+        call.path_uuid("user_id"),
+        call.req.params.get("cursor"),
+        query_declared(call.req, EXPORT_LIMIT),
+        get_postgres(),
+        get_archive(),
+        get_realtime(),
+    )
+
+
+@API.route(
     Operation(
-        path="/api/v1/users/{user_id}/disclosures",
+        name="user_disclosures",
+        route="v1/users/{user_id}/disclosures",
         method="get",
-        summary="The record of disclosures of the user's data (FERPA 34 CFR 99.32), newest first",
-        auth="admin",
-        parameters=(
-            uuid_path("user_id"),
-            _CURSOR,
-            DISCLOSURES_LIMIT,
-        ),
+        summary="The record of disclosures of the user's data and of refused attempts "
+        "(FERPA 34 CFR 99.32), newest first",
+        rule=OWN_RECORD,
+        level="admin",
+        target="user_id",
+        parameters=(uuid_path("user_id"), _CURSOR, DISCLOSURES_LIMIT),
         responses={200: ("Disclosures", "Disclosures"), **BAD_PARAM, **_STORES_DOWN},
         tags=("privacy",),
     )
 )
-
-
-def _guarded(build: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    """``handle`` plus Redis and archive failures: the operation needs every store."""
-    try:
-        return handle(build)
-    except (RedisError, AzureError) as exc:
-        log.error("store unavailable during a privacy operation: %s", exc)
-        return unavailable("a store is unavailable; retry (the operation is idempotent)")
-
-
-@bp.route(route="v1/users/{user_id}", methods=["DELETE"], auth_level=func.AuthLevel.ADMIN)
-def erase_user(req: func.HttpRequest) -> func.HttpResponse:
-    return _guarded(
-        lambda: json_response(
-            privacy.erase_user(
-                req, path_uuid(req, "user_id"), get_postgres(), get_archive(), get_realtime()
-            )
-        )
-    )
-
-
-@bp.route(route="v1/users/{user_id}/export", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
-def export_user(req: func.HttpRequest) -> func.HttpResponse:
-    def build() -> func.HttpResponse:
-        user = path_uuid(req, "user_id")
-        limit = query_declared(req, EXPORT_LIMIT)
-        page = privacy.export_page(
-            user, req.params.get("cursor"), limit, get_postgres(), get_archive(), get_realtime()
-        )
-        privacy.record_disclosure(req, user, "export", get_postgres(), level="admin")
-        return json_response(page)
-
-    return _guarded(build)
-
-
-@bp.route(route="v1/users/{user_id}/disclosures", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
-def user_disclosures(req: func.HttpRequest) -> func.HttpResponse:
-    return _guarded(
-        lambda: json_response(
-            privacy.disclosures(
-                get_postgres(),
-                path_uuid(req, "user_id"),
-                req.params.get("cursor"),
-                query_declared(req, DISCLOSURES_LIMIT),
-            )
-        )
+def user_disclosures(call: Call) -> Disclosures:
+    return access_log.disclosures(
+        get_postgres(),
+        call.path_uuid("user_id"),
+        call.req.params.get("cursor"),
+        query_declared(call.req, DISCLOSURES_LIMIT),
     )
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from functions.routing import Call
 from shared import limits
-from shared.http import handle, json_response, path_uuid, query_declared
+from shared.http import query_declared
+from shared.models.access import Role
 from shared.models.api import Leaderboard, LiveSession, Notifications, StudentProgress
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
 from shared.repositories.realtime import get_realtime
 from shared.services import realtime
+from shared.services.access import LIVE_SESSION, OWN_RECORD, QUIZ_LEADERBOARD, STUDENT_RECORD
 from shared.services.openapi import (
     API,
     BAD_PARAM,
@@ -20,7 +23,6 @@ from shared.services.openapi import (
     limit_query,
     uuid_path,
 )
-from shared.services.privacy import disclosed
 
 bp = func.Blueprint()
 
@@ -37,47 +39,81 @@ for _name, _model in (
 ):
     API.schema(_name, _model)
 
-API.add(
+
+@API.route(
     Operation(
-        path="/api/v1/students/{student_id}/progress",
+        name="student_progress",
+        route="v1/students/{student_id}/progress",
         method="get",
         summary="A student's lesson progress, merged order-independently",
+        rule=STUDENT_RECORD,
+        target="student_id",
+        discloses="progress",
         parameters=(uuid_path("student_id"),),
         responses={200: ("Progress per lesson", "StudentProgress"), **BAD_PARAM, **UNAVAILABLE},
         tags=("realtime",),
     )
 )
-API.add(
+def student_progress(call: Call) -> StudentProgress:
+    return realtime.student_progress(call.path_uuid("student_id"), get_realtime(), get_postgres())
+
+
+@API.route(
     Operation(
-        path="/api/v1/quizzes/{quiz_id}/leaderboard",
+        name="quiz_leaderboard",
+        route="v1/quizzes/{quiz_id}/leaderboard",
         method="get",
-        summary="A quiz's leaderboard",
-        parameters=(
-            uuid_path("quiz_id"),
-            LEADERBOARD_LIMIT,
-        ),
+        summary="A quiz's leaderboard (for a student: other students' ids hidden, own entry added)",
+        rule=QUIZ_LEADERBOARD,
+        target="quiz_id",
+        parameters=(uuid_path("quiz_id"), LEADERBOARD_LIMIT),
         responses={200: ("Ranked entries", "Leaderboard"), **BAD_PARAM, **UNAVAILABLE},
         tags=("realtime",),
     )
 )
-API.add(
+def quiz_leaderboard(call: Call) -> Leaderboard:
+    # Only a student let in as a student sees the board with the others' ids hidden.
+    viewer = call.caller.user_id if call.granted is Role.STUDENT else None
+    return realtime.quiz_leaderboard(
+        call.path_uuid("quiz_id"),
+        query_declared(call.req, LEADERBOARD_LIMIT),
+        get_realtime(),
+        get_postgres(),
+        viewer=viewer,
+    )
+
+
+@API.route(
     Operation(
-        path="/api/v1/users/{user_id}/notifications",
+        name="user_notifications",
+        route="v1/users/{user_id}/notifications",
         method="get",
         summary="Replies to and likes of the user's posts by others, newest first",
-        parameters=(
-            uuid_path("user_id"),
-            NOTIFICATIONS_LIMIT,
-        ),
+        rule=OWN_RECORD,
+        target="user_id",
+        discloses="notifications",
+        parameters=(uuid_path("user_id"), NOTIFICATIONS_LIMIT),
         responses={200: ("Notifications", "Notifications"), **BAD_PARAM, **UNAVAILABLE},
         tags=("realtime",),
     )
 )
-API.add(
+def user_notifications(call: Call) -> Notifications:
+    return realtime.user_notifications(
+        call.path_uuid("user_id"),
+        query_declared(call.req, NOTIFICATIONS_LIMIT),
+        get_realtime(),
+        get_postgres(),
+    )
+
+
+@API.route(
     Operation(
-        path="/api/v1/live/sessions/{session_id}",
+        name="live_session",
+        route="v1/live/sessions/{session_id}",
         method="get",
         summary="A live class session's teachers and their engagement",
+        rule=LIVE_SESSION,
+        target="session_id",
         parameters=(uuid_path("session_id"),),
         responses={
             200: ("The session", "LiveSession"),
@@ -88,50 +124,8 @@ API.add(
         tags=("realtime",),
     )
 )
-
-
-@bp.route(route="v1/students/{student_id}/progress", methods=["GET"])
-def student_progress(req: func.HttpRequest) -> func.HttpResponse:
-    def build() -> func.HttpResponse:
-        student = path_uuid(req, "student_id")
-        view = realtime.student_progress(student, get_realtime(), get_postgres())
-        return disclosed(req, "student_id", "progress", json_response(view))
-
-    return handle(build)
-
-
-@bp.route(route="v1/quizzes/{quiz_id}/leaderboard", methods=["GET"])
-def quiz_leaderboard(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            realtime.quiz_leaderboard(
-                path_uuid(req, "quiz_id"),
-                query_declared(req, LEADERBOARD_LIMIT),
-                get_realtime(),
-                get_postgres(),
-            )
-        )
-    )
-
-
-@bp.route(route="v1/users/{user_id}/notifications", methods=["GET"])
-def user_notifications(req: func.HttpRequest) -> func.HttpResponse:
-    def build() -> func.HttpResponse:
-        user = path_uuid(req, "user_id")
-        limit = query_declared(req, NOTIFICATIONS_LIMIT)
-        view = realtime.user_notifications(user, limit, get_realtime(), get_postgres())
-        return disclosed(req, "user_id", "notifications", json_response(view))
-
-    return handle(build)
-
-
-@bp.route(route="v1/live/sessions/{session_id}", methods=["GET"])
-def live_session(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            realtime.live_session(path_uuid(req, "session_id"), get_realtime(), get_postgres())
-        )
-    )
+def live_session(call: Call) -> LiveSession:
+    return realtime.live_session(call.path_uuid("session_id"), get_realtime(), get_postgres())
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%REALTIME_QUEUE%", connection="AzureWebJobsStorage")

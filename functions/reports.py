@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import azure.functions as func
-
+from functions.routing import Call
 from shared import limits
-from shared.http import handle, json_response, path_uuid, query_choice, query_declared, query_time
+from shared.http import query_choice, query_declared, query_time
 from shared.models.reports import (
     ActivityReport,
     ForumContributors,
@@ -21,6 +20,13 @@ from shared.models.reports import (
 )
 from shared.repositories.reports import get_reports
 from shared.services import recommendations, reports
+from shared.services.access import (
+    AGGREGATES,
+    CONTENT_REPORT,
+    STUDENT_RECORD,
+    TEACHER_REPORT,
+    Rule,
+)
 from shared.services.openapi import (
     API,
     BAD_PARAM,
@@ -29,9 +35,6 @@ from shared.services.openapi import (
     limit_query,
     uuid_path,
 )
-from shared.services.privacy import disclosed
-
-bp = func.Blueprint()
 
 for _name, _model in (
     ("StudentReport", StudentReport),
@@ -71,64 +74,7 @@ FORUM_LIMIT = limit_query(limits.FORUM_REPORT_DEFAULT_LIMIT, limits.FORUM_REPORT
 RECOMMENDATION_LIMIT = limit_query(
     limits.RECOMMENDATIONS_DEFAULT_LIMIT, limits.RECOMMENDATIONS_MAX_LIMIT
 )
-
-
-def _report(path: str, summary: str, schema: str, *parameters: Parameter) -> None:
-    API.add(
-        Operation(
-            path=path,
-            method="get",
-            summary=summary,
-            parameters=parameters,
-            responses={200: (summary, schema), **BAD_PARAM, **DB_DOWN},
-            tags=("reports",),
-        )
-    )
-
-
-_report(
-    "/api/v1/reports/students/{student_id}",
-    "A student's lessons, quizzes, forum activity, feedback and recent activity",
-    "StudentReport",
-    uuid_path("student_id"),
-)
-_report(
-    "/api/v1/reports/lessons/{lesson_id}",
-    "A lesson's completion, averages, section readers and daily progress",
-    "LessonReport",
-    uuid_path("lesson_id"),
-    LESSON_DAYS,
-)
-_report(
-    "/api/v1/reports/quizzes/{quiz_id}",
-    "A quiz's attempts, scores, pass rate and answer distribution",
-    "QuizReport",
-    uuid_path("quiz_id"),
-)
-_report(
-    "/api/v1/reports/teachers/{teacher_id}",
-    "A teacher's content, feedback and live-class engagement",
-    "TeacherReport",
-    uuid_path("teacher_id"),
-)
-_report(
-    "/api/v1/reports/forum/trending",
-    "Threads with the most actions in the last hours",
-    "ForumTrending",
-    TRENDING_HOURS,
-    FORUM_LIMIT,
-)
-_report(
-    "/api/v1/reports/forum/contributors",
-    "Users with the most posts and replies in the last days, with likes received",
-    "ForumContributors",
-    CONTRIBUTOR_DAYS,
-    FORUM_LIMIT,
-)
-_report(
-    "/api/v1/reports/activity",
-    "Unique events per type over time, from the roll-ups",
-    "ActivityReport",
+ACTIVITY_PARAMETERS = (
     Parameter(
         "from",
         "query",
@@ -148,133 +94,185 @@ _report(
         "bucket size (UTC); the longest span per size is in x-limits (activity_max_span_*)",
     ),
 )
-_report(
-    "/api/v1/reports/cohorts/lessons/{lesson_id}",
-    "Students by ISO week of starting a lesson, with the share completed within 1, 2, 4 weeks",
-    "LessonCohorts",
-    uuid_path("lesson_id"),
-)
-_report(
-    "/api/v1/students/{student_id}/recommendations",
-    "Ranked, explained next steps: resume a lesson, retry a quiz, take a next lesson",
-    "Recommendations",
-    uuid_path("student_id"),
-    RECOMMENDATION_LIMIT,
-)
+
+
+def _report(
+    name: str,
+    route: str,
+    summary: str,
+    schema: str,
+    rule: Rule,
+    *parameters: Parameter,
+    discloses: str | None = None,
+) -> Operation:
+    """A report's declaration: GET, the rule, its target (the first path parameter)."""
+    target = next((p.name for p in parameters if p.where == "path"), None)
+    return Operation(
+        name=name,
+        route=route,
+        method="get",
+        summary=summary,
+        rule=rule,
+        target=target,
+        discloses=discloses,
+        parameters=parameters,
+        responses={200: (summary, schema), **BAD_PARAM, **DB_DOWN},
+        tags=("reports",),
+    )
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@bp.route(route="v1/reports/students/{student_id}", methods=["GET"])
-def student_report(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: disclosed(
-            req,
-            "student_id",
-            "student report",
-            json_response(reports.student_report(path_uuid(req, "student_id"), get_reports())),
-        )
+@API.route(
+    _report(
+        "student_report",
+        "v1/reports/students/{student_id}",
+        "A student's lessons, quizzes, forum activity, feedback and recent activity",
+        "StudentReport",
+        STUDENT_RECORD,
+        uuid_path("student_id"),
+        discloses="student report",
+    )
+)
+def student_report(call: Call) -> StudentReport:
+    return reports.student_report(call.path_uuid("student_id"), get_reports())
+
+
+@API.route(
+    _report(
+        "lesson_report",
+        "v1/reports/lessons/{lesson_id}",
+        "A lesson's completion, averages, section readers and daily progress",
+        "LessonReport",
+        CONTENT_REPORT,
+        uuid_path("lesson_id"),
+        LESSON_DAYS,
+    )
+)
+def lesson_report(call: Call) -> LessonReport:
+    return reports.lesson_report(
+        call.path_uuid("lesson_id"), query_declared(call.req, LESSON_DAYS), _now(), get_reports()
     )
 
 
-@bp.route(route="v1/reports/lessons/{lesson_id}", methods=["GET"])
-def lesson_report(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            reports.lesson_report(
-                path_uuid(req, "lesson_id"),
-                query_declared(req, LESSON_DAYS),
-                _now(),
-                get_reports(),
-            )
-        )
+@API.route(
+    _report(
+        "quiz_report",
+        "v1/reports/quizzes/{quiz_id}",
+        "A quiz's attempts, scores, pass rate and answer distribution",
+        "QuizReport",
+        CONTENT_REPORT,
+        uuid_path("quiz_id"),
+    )
+)
+def quiz_report(call: Call) -> QuizReport:
+    return reports.quiz_report(call.path_uuid("quiz_id"), get_reports())
+
+
+@API.route(
+    _report(
+        "teacher_report",
+        "v1/reports/teachers/{teacher_id}",
+        "A teacher's content, feedback and live-class engagement",
+        "TeacherReport",
+        TEACHER_REPORT,
+        uuid_path("teacher_id"),
+        discloses="teacher report",
+    )
+)
+def teacher_report(call: Call) -> TeacherReport:
+    return reports.teacher_report(call.path_uuid("teacher_id"), get_reports())
+
+
+@API.route(
+    _report(
+        "forum_trending",
+        "v1/reports/forum/trending",
+        "Threads with the most actions in the last hours",
+        "ForumTrending",
+        AGGREGATES,
+        TRENDING_HOURS,
+        FORUM_LIMIT,
+    )
+)
+def forum_trending(call: Call) -> ForumTrending:
+    return reports.forum_trending(
+        query_declared(call.req, TRENDING_HOURS),
+        query_declared(call.req, FORUM_LIMIT),
+        _now(),
+        get_reports(),
     )
 
 
-@bp.route(route="v1/reports/quizzes/{quiz_id}", methods=["GET"])
-def quiz_report(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(reports.quiz_report(path_uuid(req, "quiz_id"), get_reports()))
+@API.route(
+    _report(
+        "forum_contributors",
+        "v1/reports/forum/contributors",
+        "Users with the most posts and replies in the last days, with likes received",
+        "ForumContributors",
+        AGGREGATES,
+        CONTRIBUTOR_DAYS,
+        FORUM_LIMIT,
+    )
+)
+def forum_contributors(call: Call) -> ForumContributors:
+    return reports.forum_contributors(
+        query_declared(call.req, CONTRIBUTOR_DAYS),
+        query_declared(call.req, FORUM_LIMIT),
+        _now(),
+        get_reports(),
     )
 
 
-@bp.route(route="v1/reports/teachers/{teacher_id}", methods=["GET"])
-def teacher_report(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: disclosed(
-            req,
-            "teacher_id",
-            "teacher report",
-            json_response(reports.teacher_report(path_uuid(req, "teacher_id"), get_reports())),
-        )
+@API.route(
+    _report(
+        "activity_report",
+        "v1/reports/activity",
+        "Unique events per type over time, from the roll-ups",
+        "ActivityReport",
+        AGGREGATES,
+        *ACTIVITY_PARAMETERS,
+    )
+)
+def activity_report(call: Call) -> ActivityReport:
+    return reports.activity_report(
+        query_time(call.req, "from"),
+        query_time(call.req, "to"),
+        query_choice(call.req, "bucket", tuple(reports.BUCKETS), "hour"),
+        _now(),
+        get_reports(),
     )
 
 
-@bp.route(route="v1/reports/forum/trending", methods=["GET"])
-def forum_trending(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            reports.forum_trending(
-                query_declared(req, TRENDING_HOURS),
-                query_declared(req, FORUM_LIMIT),
-                _now(),
-                get_reports(),
-            )
-        )
+@API.route(
+    _report(
+        "lesson_cohorts",
+        "v1/reports/cohorts/lessons/{lesson_id}",
+        "Students by ISO week of starting a lesson, with the share completed within 1, 2, 4 weeks",
+        "LessonCohorts",
+        CONTENT_REPORT,
+        uuid_path("lesson_id"),
     )
+)
+def lesson_cohorts(call: Call) -> LessonCohorts:
+    return reports.lesson_cohorts(call.path_uuid("lesson_id"), get_reports())
 
 
-@bp.route(route="v1/reports/forum/contributors", methods=["GET"])
-def forum_contributors(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            reports.forum_contributors(
-                query_declared(req, CONTRIBUTOR_DAYS),
-                query_declared(req, FORUM_LIMIT),
-                _now(),
-                get_reports(),
-            )
-        )
+@API.route(
+    _report(
+        "student_recommendations",
+        "v1/students/{student_id}/recommendations",
+        "Ranked, explained next steps: resume a lesson, retry a quiz, take a next lesson",
+        "Recommendations",
+        STUDENT_RECORD,
+        uuid_path("student_id"),
+        RECOMMENDATION_LIMIT,
+        discloses="recommendations",
     )
-
-
-@bp.route(route="v1/reports/activity", methods=["GET"])
-def activity_report(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(
-            reports.activity_report(
-                query_time(req, "from"),
-                query_time(req, "to"),
-                query_choice(req, "bucket", tuple(reports.BUCKETS), "hour"),
-                _now(),
-                get_reports(),
-            )
-        )
-    )
-
-
-@bp.route(route="v1/reports/cohorts/lessons/{lesson_id}", methods=["GET"])
-def lesson_cohorts(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: json_response(reports.lesson_cohorts(path_uuid(req, "lesson_id"), get_reports()))
-    )
-
-
-@bp.route(route="v1/students/{student_id}/recommendations", methods=["GET"])
-def student_recommendations(req: func.HttpRequest) -> func.HttpResponse:
-    return handle(
-        lambda: disclosed(
-            req,
-            "student_id",
-            "recommendations",
-            json_response(
-                recommendations.recommend(
-                    path_uuid(req, "student_id"),
-                    query_declared(req, RECOMMENDATION_LIMIT),
-                    get_reports(),
-                )
-            ),
-        )
+)
+def student_recommendations(call: Call) -> Recommendations:
+    return recommendations.recommend(
+        call.path_uuid("student_id"), query_declared(call.req, RECOMMENDATION_LIMIT), get_reports()
     )

@@ -11,7 +11,9 @@ from typing import Any
 
 import azure.functions as func
 import psycopg
+from azure.core.exceptions import AzureError
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from shared.services.openapi import Parameter
 from shared.settings import get_settings
@@ -98,6 +100,11 @@ def handle(action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
         # problem, not the caller's, and it clears once the migrations run.
         log.error("database schema is behind the code: %s", exc)
         return unavailable("the database schema is out of date; the operator must apply migrations")
+    except (RedisError, AzureError) as exc:
+        # Reads fall back from Redis to PostgreSQL themselves; what arrives here
+        # needs every store (the privacy operations): retrying is safe.
+        log.error("store unavailable: %s", exc)
+        return unavailable("a store is unavailable; retry (the operation is idempotent)")
 
 
 def query_time(req: func.HttpRequest, name: str) -> datetime | None:

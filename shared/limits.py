@@ -81,6 +81,14 @@ RECOMMENDATIONS_MAX_LIMIT = 50
 RECOMMENDATIONS_SEED_LESSONS = 10
 RECOMMENDATIONS_PEER_SAMPLE = 50
 
+# --- people and access (SPEC section 10) ---------------------------------------------------
+# Easy Auth's principal header; Entra ID principals with many group claims run to a few KiB.
+MAX_PRINCIPAL_HEADER_CHARS = 32_768
+# A teacher's interest in a student (and the like) once found true is reused this long:
+# it only grows with new events, and dashboards poll every second or two.
+ACCESS_FACT_CACHE_SECONDS = 300
+ACCESS_FACT_CACHE_SIZE = 100_000
+
 # --- privacy (SPEC section 9) ------------------------------------------------------------
 EXPORT_PAGE_DEFAULT_LIMIT = 500  # rows / archive records per export page
 EXPORT_PAGE_MAX_LIMIT = 5_000

@@ -8,7 +8,11 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.models.access import AuthMode
+
 DEV_STORAGE = "UseDevelopmentStorage=true"
+# Entra ID's object id: stable per user and tenant, a UUID.
+OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 
 
 def _int(name: str, default: int) -> int:
@@ -22,6 +26,15 @@ def _int(name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"setting {name} must be positive, got {value}")
     return value
+
+
+def _auth_mode() -> AuthMode:
+    raw = os.environ.get("AUTH_MODE", "").strip().lower() or AuthMode.KEYS.value
+    try:
+        return AuthMode(raw)
+    except ValueError:
+        choices = " or ".join(mode.value for mode in AuthMode)
+        raise ValueError(f"setting AUTH_MODE must be {choices}, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,9 @@ class Settings:
     # daily enforce_retention timer, and not stored again if redelivered.
     retention_postgres_days: int
     retention_archive_days: int
+    # People (SPEC 10): what the host checks, and which claim holds the user id.
+    auth_mode: AuthMode
+    auth_user_id_claim: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +83,8 @@ class Settings:
             # (a common school-records schedule). Set per institution.
             retention_postgres_days=_int("RETENTION_POSTGRES_DAYS", 730),
             retention_archive_days=_int("RETENTION_ARCHIVE_DAYS", 2555),
+            auth_mode=_auth_mode(),
+            auth_user_id_claim=env("AUTH_USER_ID_CLAIM") or OBJECT_ID_CLAIM,
         )
 
 

@@ -117,3 +117,25 @@ FACTORIES = {
 
 def one_of_each() -> list[dict[str, Any]]:
     return [factory() for factory in FACTORIES.values()]
+
+
+OBJECT_ID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+
+
+def principal(user_id: str, *roles: str, name: str = "someone@school.example") -> str:
+    """An ``X-MS-CLIENT-PRINCIPAL`` as App Service Authentication sets it for Entra ID."""
+    import base64
+    import json
+
+    claims = [
+        {"typ": OBJECT_ID, "val": user_id},
+        {"typ": "name", "val": name},
+        *({"typ": "roles", "val": role} for role in roles),
+    ]
+    document = {
+        "auth_typ": "aad",
+        "claims": claims,
+        "name_typ": "name",
+        "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+    }
+    return base64.b64encode(json.dumps(document).encode()).decode()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from shared import limits
 from shared.models.events import Event
@@ -69,7 +69,9 @@ class StudentProgress(BaseModel):
 
 class LeaderboardEntry(BaseModel):
     rank: int
-    student_id: uuid.UUID
+    student_id: uuid.UUID | None = Field(
+        description="null when a student reads the board: other students' ids are hidden"
+    )
     best_score: float
     attempts: int
 
@@ -79,6 +81,19 @@ class Leaderboard(BaseModel):
     entries: list[LeaderboardEntry] = Field(
         description="by best score, ties by the earlier submission of that score, then student_id"
     )
+    viewer: LeaderboardEntry | None = Field(
+        default=None,
+        description="only when a student reads the board: their own entry, also when it is "
+        "outside the top `limit`",
+    )
+
+    @model_serializer(mode="wrap")
+    def _viewer_only_for_students(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Everyone else gets exactly SPEC 7's shape.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("viewer") is None:
+            data.pop("viewer", None)
+        return data
 
 
 class NotificationItem(BaseModel):

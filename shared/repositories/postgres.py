@@ -678,20 +678,26 @@ class PostgresRepository:
             return cur.execute(query, (user_id, offset, limit)).fetchall()
 
     def record_access(
-        self, subject_id: uuid.UUID, accessor: str, action: str, resource: str
+        self,
+        subject_id: uuid.UUID | None,
+        accessor: str,
+        action: str,
+        resource: str,
+        outcome: str = "disclosed",
+        rule: str | None = None,
     ) -> None:
         """Add one entry to the record of disclosures (no data, only who, what, when)."""
         with self._pool.connection() as conn:
             conn.execute(
-                "INSERT INTO access_log (subject_id, accessor, action, resource) "
-                "VALUES (%s, %s, %s, %s)",
-                (subject_id, accessor, action, resource),
+                "INSERT INTO access_log (subject_id, accessor, action, resource, outcome, rule) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (subject_id, accessor, action, resource, outcome, rule),
             )
 
     def disclosures(self, subject_id: uuid.UUID, before_id: int | None, limit: int) -> list[Row]:
         """The subject's access log, newest first, ``limit`` entries older than ``before_id``."""
         return self._all(
-            "SELECT id, accessor, action, resource, accessed_at FROM access_log "
+            "SELECT id, accessor, action, resource, accessed_at, outcome, rule FROM access_log "
             "WHERE subject_id = %s AND id < coalesce(%s::bigint, 9223372036854775807) "
             "ORDER BY id DESC LIMIT %s",
             (subject_id, before_id, limit),

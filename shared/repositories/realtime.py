@@ -76,6 +76,8 @@ def leaderboard_member(student_id: str, submitted_at: datetime) -> str:
 
 
 _INVERT_HEX = str.maketrans("0123456789abcdef", "fedcba9876543210")
+# A student's fields in a quiz's ``lbs`` hash that make their leaderboard entry.
+_POSITION = ("member", "attempts", "best")
 
 
 def student_from_member(member: str) -> str:
@@ -626,6 +628,41 @@ class RealtimeRepository:
             }
             for i, (student, (_, score)) in enumerate(zip(students, top, strict=True))
         ]
+
+    def leaderboard_position(self, quiz_id: str, student_id: str) -> dict[str, Any] | None:
+        """One student's entry with its 1-based rank; None when Redis lacks the view.
+
+        ``{}`` when the view is loaded and the student has no attempt.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(self.key("loaded", "lb", quiz_id))
+        pipe.hmget(self.key("lbs", quiz_id), [f"{student_id}|{name}" for name in _POSITION])
+        loaded, (member, attempts, best) = pipe.execute()
+        if not loaded:
+            return None
+        if member is None:
+            return {}
+        rank = self.client.zrevrank(self.key("lb", quiz_id), member)
+        if rank is None:
+            return {}
+        return {
+            "student_id": student_id,
+            "rank": int(cast(int, rank)) + 1,
+            "best_score": float(best),
+            "attempts": int(attempts or 0),
+        }
+
+    def has_attempted(self, quiz_id: str, student_id: str) -> bool | None:
+        """Whether the student attempted the quiz; None when Redis lacks the view."""
+        position = self.leaderboard_position(quiz_id, student_id)
+        return None if position is None else bool(position)
+
+    def has_joined(self, session_id: str, teacher_id: str) -> bool | None:
+        """Whether the teacher joined the live session; None when Redis lacks the view."""
+        loaded, joined = self.client.hmget(
+            self.key("live", session_id), ["_loaded", f"{teacher_id}|joined_at"]
+        )
+        return None if not loaded else joined is not None
 
     def notifications(self, user_id: str, limit: int) -> list[Notification] | None:
         if not self.client.exists(self.key("loaded", "notif", user_id)):

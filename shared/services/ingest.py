@@ -99,8 +99,15 @@ class Validated:
     rejected: list[Rejection] = field(default_factory=list)
 
 
-def validate_events(raw_events: list[Any]) -> Validated:
-    """Validate each event on its own so one bad event never sinks the rest."""
+Refusal = Callable[[ActivityEvent], FieldError | None]
+
+
+def validate_events(raw_events: list[Any], refuse: Refusal | None = None) -> Validated:
+    """Validate each event on its own so one bad event never sinks the rest.
+
+    ``refuse`` says why the caller may not send a valid event (SPEC 10: a
+    person sends only their own); such an event is rejected like an invalid one.
+    """
     result = Validated()
     seen: dict[Any, ActivityEvent] = {}
     for index, raw in enumerate(raw_events):
@@ -108,6 +115,10 @@ def validate_events(raw_events: list[Any]) -> Validated:
             event = event_adapter.validate_python(raw).with_event_id()
         except ValidationError as exc:
             result.rejected.append(Rejection(index=index, errors=field_errors(exc)))
+            continue
+        refusal = refuse(event) if refuse is not None else None
+        if refusal is not None:
+            result.rejected.append(Rejection(index=index, errors=[refusal]))
             continue
         earlier = seen.get(event.event_id)
         if earlier is not None and earlier != event:
@@ -137,6 +148,7 @@ def ingest(
     sink: EnvelopeSink,
     on_queued: Callable[[list[ActivityEvent], datetime], bool] | None = None,
     keep: Callable[[list[ActivityEvent]], list[ActivityEvent]] | None = None,
+    refuse: Refusal | None = None,
 ) -> IngestResponse:
     """Validate a request and queue its valid events; raises ``RequestError``.
 
@@ -147,8 +159,9 @@ def ingest(
     retry is harmless everywhere, the events keeping their ids).
     ``keep`` filters the valid events before queueing (erased users' events are
     dropped there; they still count as accepted, see docs/privacy.md).
+    ``refuse`` rejects the events the caller may not send (``validate_events``).
     """
-    validated = validate_events(parse_body(body, content_type))
+    validated = validate_events(parse_body(body, content_type), refuse)
     events = keep(validated.events) if keep is not None and validated.events else validated.events
     if events:
         received_at = datetime.now(UTC)

@@ -1,12 +1,16 @@
-"""The OpenAPI 3.1 document, generated from the same pydantic models that
-validate requests, plus every limit from ``shared.limits``.
+"""Every HTTP route, declared once, and the OpenAPI 3.1 document built from
+those declarations and from the same pydantic models that validate requests,
+plus every limit from ``shared.limits``.
 
-Each function module declares its own operations (``API.add``) next to its
-routes; function_app.py imports them all before the document is first built.
+A route's ``Operation`` says everything about it: path, method, key level,
+access rule, parameters and responses. The function layer registers the
+HTTP functions from the same declarations (``functions.routing``), so the
+registration, this document and the access check cannot drift apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -15,10 +19,15 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from shared import limits
+from shared.models.access import AuthMode
 from shared.models.api import ErrorResponse
+from shared.services.access import Rule
 
 REF = "#/components/schemas/{model}"
 Schema = type[BaseModel] | TypeAdapter[Any]
+# host.json extensions.http.routePrefix (a unit test keeps the two equal).
+ROUTE_PREFIX = "api"
+LEVELS = ("anonymous", "function", "admin")
 
 
 @dataclass(frozen=True)
@@ -32,29 +41,62 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Operation:
-    path: str
-    method: str
+    """One HTTP route: what it is, who may call it, what it answers."""
+
+    name: str  # the function's name, as the host lists it
+    route: str  # the route template under the prefix, e.g. "v1/users/{user_id}"
+    method: str  # "get", "post", "delete"
     summary: str
     responses: dict[int, tuple[str, str | None]]  # status -> (description, schema name)
-    auth: str = "function"  # "anonymous", "function" or "admin"
+    rule: Rule
+    level: str = "function"  # the key level in AUTH_MODE=keys: anonymous, function or admin
+    target: str | None = None  # the path parameter the rule judges
+    discloses: str | None = None  # the access-log action of a successful read of one person
     request: str | None = None  # schema name of the JSON body
     parameters: tuple[Parameter, ...] = ()
     tags: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"{self.name}: level must be one of {LEVELS}")
+        if self.rule.public != (self.level == "anonymous"):
+            raise ValueError(f"{self.name}: public rules and anonymous routes go together")
+        if (self.rule.target is None) != (self.target is None):
+            raise ValueError(f"{self.name}: rule {self.rule.name} needs target={self.target!r}")
+        if self.discloses and self.rule.target != "person":
+            raise ValueError(f"{self.name}: only a read of one person is a disclosure")
+
+    @property
+    def path(self) -> str:
+        return f"/{ROUTE_PREFIX}/{self.route}"
+
+
+Handler = Callable[..., Any]
+
 
 @dataclass
 class ApiDocument:
-    """Collects schemas and operations; feature modules register theirs."""
+    """Collects schemas and routes; feature modules declare theirs."""
 
     schemas: dict[str, Schema] = field(default_factory=dict)
     operations: list[Operation] = field(default_factory=list)
+    handlers: dict[str, Handler] = field(default_factory=dict)
 
     def schema(self, name: str, source: Schema) -> str:
         self.schemas[name] = source
         return name
 
-    def add(self, operation: Operation) -> None:
-        self.operations.append(operation)
+    def route(self, operation: Operation) -> Callable[[Handler], Handler]:
+        """Declare a route and the function that answers it (registered by the app)."""
+
+        def register(handler: Handler) -> Handler:
+            if operation.name in self.handlers:
+                raise ValueError(f"route {operation.name} is declared twice")
+            self.operations.append(operation)
+            self.handlers[operation.name] = handler
+            return handler
+
+        return register
 
 
 API = ApiDocument()
@@ -91,22 +133,63 @@ def _limits() -> dict[str, Any]:
     return out
 
 
-def _operation(op: Operation) -> dict[str, Any]:
+_SECURITY_SCHEMES: dict[str, Any] = {
+    "functionKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-functions-key",
+        "description": "AUTH_MODE=keys: a function key (or query `code`). A signed-in "
+        "principal sent along narrows what the key allows to that person's rules.",
+    },
+    "adminKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-functions-key",
+        "description": "AUTH_MODE=keys: the master key; it satisfies every level.",
+    },
+    "appServiceAuthentication": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "AUTH_MODE=principal: an Entra ID token (or the sign-in cookie); App "
+        "Service Authentication validates it and passes the principal in "
+        "X-MS-CLIENT-PRINCIPAL, with app roles Student, Teacher, Admin or Service.",
+    },
+}
+
+_REFUSALS = {
+    401: ("No key (AUTH_MODE=keys) or no signed-in principal (AUTH_MODE=principal)", None),
+    403: ("The access rule refused the caller, or the principal is unusable", "ErrorResponse"),
+}
+
+
+def _security(op: Operation, mode: AuthMode) -> list[dict[str, list[str]]]:
+    if op.level == "anonymous":
+        return []
+    if mode is AuthMode.PRINCIPAL:
+        return [{"appServiceAuthentication": []}]
+    if op.level == "admin":
+        return [{"adminKey": []}]
+    return [{"functionKey": []}, {"adminKey": []}]
+
+
+def _response(text: str, name: str | None) -> dict[str, Any]:
+    schema = {"$ref": REF.format(model=name)} if name else {"type": "object"}
+    return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(op: Operation, mode: AuthMode) -> dict[str, Any]:
+    responses = dict(op.responses) | ({} if op.rule.public else _REFUSALS)
     doc: dict[str, Any] = {
         "summary": op.summary,
-        "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_')}".replace("{", "")
-        .replace("}", "")
-        .replace(".", "_"),
+        "operationId": op.name,
         "tags": list(op.tags),
         "responses": {
-            str(status): {"description": text}
-            | (
-                {"content": {"application/json": {"schema": {"$ref": REF.format(model=name)}}}}
-                if name
-                else {"content": {"application/json": {"schema": {"type": "object"}}}}
-            )
-            for status, (text, name) in op.responses.items()
+            str(status): {"description": text} if status == 401 else _response(text, name)
+            for status, (text, name) in sorted(responses.items())
         },
+        "security": _security(op, mode),
+        "x-access-rule": {"name": op.rule.name, "allows": op.rule.text},
     }
     if op.parameters:
         doc["parameters"] = [
@@ -124,13 +207,10 @@ def _operation(op: Operation) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": REF.format(model=op.request)}}},
         }
-    doc["security"] = [] if op.auth == "anonymous" else [{op.auth + "Key": []}, {"adminKey": []}]
-    if op.auth == "admin":
-        doc["security"] = [{"adminKey": []}]
     return doc
 
 
-def build_document(api: ApiDocument = API) -> dict[str, Any]:
+def build_document(api: ApiDocument = API, mode: AuthMode = AuthMode.KEYS) -> dict[str, Any]:
     components: dict[str, Any] = {}
     for name, source in api.schemas.items():
         if isinstance(source, TypeAdapter):
@@ -141,29 +221,24 @@ def build_document(api: ApiDocument = API) -> dict[str, Any]:
         components[name] = schema
     paths: dict[str, Any] = {}
     for op in api.operations:
-        paths.setdefault(op.path, {})[op.method] = _operation(op)
+        paths.setdefault(op.path, {})[op.method] = _operation(op, mode)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Activity tracking API",
             "version": "1.0.0",
-            "description": "Records student and teacher activity; every limit is under x-limits.",
+            "description": "Records student and teacher activity; every limit is under "
+            f"x-limits; every operation names its access rule (x-access-rule). AUTH_MODE={mode}.",
             "x-limits": _limits(),
         },
         "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {
-                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
-                "adminKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
-            },
-        },
+        "components": {"schemas": components, "securitySchemes": _SECURITY_SCHEMES},
     }
 
 
-@lru_cache(maxsize=1)
-def openapi_json() -> str:
-    """The document, serialized once per process."""
+@lru_cache(maxsize=2)
+def openapi_json(mode: AuthMode = AuthMode.KEYS) -> str:
+    """The document for an auth mode, serialized once per process."""
     import json
 
-    return json.dumps(build_document(), indent=None)
+    return json.dumps(build_document(mode=mode), indent=None)

@@ -8,150 +8,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import azure.functions as func
 import psycopg
-from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from redis.exceptions import RedisError
 
-from shared.http import BadRequest, path_uuid
+from shared.http import BadRequest
 from shared.models.events import ActivityEvent
+from shared.models.privacy import ErasedCounts, ErasureResponse, ExportPage
 from shared.repositories.archive import ArchiveRepository, InvalidKeyError, check_key
-from shared.repositories.postgres import PostgresRepository, get_postgres
+from shared.repositories.postgres import PostgresRepository
 from shared.repositories.realtime import RealtimeRepository
+from shared.services.access_log import BAD_CURSOR
 
 log = logging.getLogger(__name__)
-
-# App Service Authentication (Easy Auth) sets these after signing the caller in
-# and strips them from incoming requests, so in Azure they cannot be forged.
-PRINCIPAL_NAME = "X-MS-CLIENT-PRINCIPAL-NAME"
-PRINCIPAL_ID = "X-MS-CLIENT-PRINCIPAL-ID"
-KEY_HEADER = "x-functions-key"
-
-
-class ErasedCounts(BaseModel):
-    postgres: int
-    archive: int
-    realtime: int
-
-
-class ErasureResponse(BaseModel):
-    user_id: uuid.UUID
-    erased: ErasedCounts
-    erased_at: datetime
-
-
-class ExportPage(BaseModel):
-    user_id: uuid.UUID
-    postgres: dict[str, list[dict[str, Any]]]
-    archive: list[dict[str, Any]]
-    realtime: dict[str, Any] | None
-    next_cursor: str | None
-
-
-class Disclosure(BaseModel):
-    accessor: str
-    action: str
-    resource: str
-    accessed_at: datetime
-
-
-class Disclosures(BaseModel):
-    user_id: uuid.UUID
-    disclosures: list[Disclosure]
-    next_cursor: str | None
-
-
-# --- who is asking ------------------------------------------------------------------------
-
-
-def accessor(req: func.HttpRequest, level: str) -> str:
-    """The caller as the access log names them: the signed-in principal when App
-    Service Authentication is in front, else the key level and a fingerprint of
-    the key (never the key), else "local" (no keys configured)."""
-    name, principal = req.headers.get(PRINCIPAL_NAME), req.headers.get(PRINCIPAL_ID)
-    if name or principal:
-        return f"principal:{name or '-'} ({principal or '-'})"[:300]
-    key = req.headers.get(KEY_HEADER) or req.params.get("code")
-    if key:
-        fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
-        return f"{level}-key:{fingerprint}"
-    return "local"
-
-
-def resource(req: func.HttpRequest) -> str:
-    """The path that was read (the query is left out: it may carry the key)."""
-    return urlsplit(str(req.url)).path[:500]
-
-
-def record_disclosure(
-    req: func.HttpRequest,
-    subject_id: uuid.UUID,
-    action: str,
-    postgres: PostgresRepository,
-    level: str = "function",
-) -> None:
-    """Add a read of one person's data to the record of disclosures (FERPA 99.32).
-
-    When PostgreSQL cannot take it, the entry goes to the function log (kept by
-    Application Insights) and the read is still answered: the real-time views
-    serve from Redis while PostgreSQL is down, and refusing them would break
-    that promise; the log line carries the same who/what/when.
-    """
-    who, what = accessor(req, level), resource(req)
-    try:
-        postgres.record_access(subject_id, who, action, what)
-    except psycopg.OperationalError as exc:
-        log.error(
-            "access log unavailable (%s); disclosure: subject=%s accessor=%s action=%s "
-            "resource=%s at=%s",
-            exc,
-            subject_id,
-            who,
-            action,
-            what,
-            datetime.now(UTC).isoformat(),
-        )
-
-
-def disclosed(
-    req: func.HttpRequest, subject_param: str, action: str, response: func.HttpResponse
-) -> func.HttpResponse:
-    """Record a successful read of the person named by a path parameter; pass the response on.
-
-    One line at any endpoint answering about one person:
-    ``disclosed(req, "student_id", "student report", json_response(...))``.
-    """
-    if response.status_code < 400:
-        record_disclosure(req, path_uuid(req, subject_param), action, get_postgres())
-    return response
-
-
-def disclosures(
-    postgres: PostgresRepository, subject_id: uuid.UUID, cursor: str | None, limit: int
-) -> Disclosures:
-    """The subject's record of disclosures, newest first, paged by entry id."""
-    before = None
-    if cursor:
-        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
-            raise BadRequest(_BAD_CURSOR)
-        before = int(cursor)
-    rows = postgres.disclosures(subject_id, before, limit)
-    return Disclosures(
-        user_id=subject_id,
-        disclosures=[Disclosure.model_validate(row) for row in rows],
-        next_cursor=str(rows[-1]["id"]) if len(rows) == limit else None,
-    )
-
 
 # --- the tombstone on every write path -------------------------------------------------------
 
@@ -228,8 +104,8 @@ def archive_live_events(
 
 
 def erase_user(
-    req: func.HttpRequest,
     user_id: uuid.UUID,
+    erased_by: str,
     postgres: PostgresRepository,
     archive: ArchiveRepository,
     realtime: RealtimeRepository,
@@ -242,12 +118,10 @@ def erase_user(
     down fails the request (503) with the rest undone or harmless to redo.
     """
     realtime.add_tombstone(user_id)
-    rows, erased_at = postgres.erase_user(user_id, erased_by=accessor(req, "admin"))
+    rows, erased_at = postgres.erase_user(user_id, erased_by=erased_by)
     entities = archive.delete_user(user_id)
     realtime.add_tombstone(user_id)  # again: the mirror may have been reloaded meanwhile
     items = realtime.erase_user(user_id)
-    # The erasure deleted the user's earlier access log; this entry is the proof it ran.
-    record_disclosure(req, user_id, "erase", postgres, level="admin")
     return ErasureResponse(
         user_id=user_id,
         erased=ErasedCounts(postgres=rows, archive=entities, realtime=items),
@@ -272,17 +146,14 @@ def _decode_cursor(cursor: str) -> tuple[str, Any]:
         data = json.loads(raw)
         return str(data["s"]), data["p"]
     except (ValueError, binascii.Error, KeyError, TypeError):
-        raise BadRequest(_BAD_CURSOR) from None
-
-
-_BAD_CURSOR = "cursor must be a next_cursor from an earlier page"
+        raise BadRequest(BAD_CURSOR) from None
 
 
 def _offset(position: Any) -> int:
     if position is None:
         return 0
     if type(position) is not int or not 0 <= position < 2**62:
-        raise BadRequest(_BAD_CURSOR)
+        raise BadRequest(BAD_CURSOR)
     return position
 
 
@@ -294,11 +165,11 @@ def _archive_position(position: Any) -> tuple[str, str] | None:
         and len(position) == 2
         and all(isinstance(part, str) for part in position)
     ):
-        raise BadRequest(_BAD_CURSOR)
+        raise BadRequest(BAD_CURSOR)
     try:
         return position[0], check_key(position[1])
     except InvalidKeyError:
-        raise BadRequest(_BAD_CURSOR) from None
+        raise BadRequest(BAD_CURSOR) from None
 
 
 def export_page(

@@ -157,7 +157,9 @@ def student_progress(
 # --- quiz leaderboard --------------------------------------------------------------
 
 
-def _ranked_from_attempts(attempts: Iterable[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def _ranked_from_attempts(
+    attempts: Iterable[dict[str, Any]], limit: int | None
+) -> list[dict[str, Any]]:
     """The leaderboard computed from stored attempts, in exactly Redis's order."""
     best: dict[str, dict[str, Any]] = {}
     for row in attempts:
@@ -180,9 +182,46 @@ def _ranked_from_attempts(attempts: Iterable[dict[str, Any]], limit: int) -> lis
     return ranked[:limit]
 
 
+def _entry(rank: int, row: dict[str, Any], shown: bool) -> LeaderboardEntry:
+    return LeaderboardEntry(
+        rank=rank,
+        student_id=uuid.UUID(row["student_id"]) if shown else None,
+        best_score=float(row["best_score"]),
+        attempts=int(row["attempts"]),
+    )
+
+
+def _viewer_position(
+    quiz_id: uuid.UUID, student_id: uuid.UUID, realtime: RealtimeRepository, source: RealtimeSource
+) -> dict[str, Any] | None:
+    """The student's own row with its rank, Redis first; None when they never attempted it."""
+    try:
+        found = realtime.leaderboard_position(str(quiz_id), str(student_id))
+    except RedisError as exc:
+        log.warning("leaderboard position from PostgreSQL, Redis is down: %s", exc)
+        found = None
+    if found is None:
+        ranked = _ranked_from_attempts(source.quiz_attempts_for_quiz(quiz_id), None)
+        found = next(
+            (
+                row | {"rank": rank}
+                for rank, row in enumerate(ranked, 1)
+                if row["student_id"] == str(student_id)
+            ),
+            {},
+        )
+    return found or None
+
+
 def quiz_leaderboard(
-    quiz_id: uuid.UUID, limit: int, realtime: RealtimeRepository, source: RealtimeSource
+    quiz_id: uuid.UUID,
+    limit: int,
+    realtime: RealtimeRepository,
+    source: RealtimeSource,
+    viewer: uuid.UUID | None = None,
 ) -> Leaderboard:
+    """The top ``limit`` entries; for a ``viewer`` (a student), other students' ids
+    hidden and the viewer's own entry added, wherever it ranks."""
     qid = str(quiz_id)
     rows = _redis_first(
         "leaderboard",
@@ -190,16 +229,17 @@ def quiz_leaderboard(
         lambda: realtime.load_leaderboard(qid, source.quiz_attempts_for_quiz(quiz_id)),
         lambda: _ranked_from_attempts(source.quiz_attempts_for_quiz(quiz_id), limit),
     )
+    mine = str(viewer) if viewer else None
     entries = [
-        LeaderboardEntry(
-            rank=rank,
-            student_id=uuid.UUID(row["student_id"]),
-            best_score=float(row["best_score"]),
-            attempts=int(row["attempts"]),
-        )
+        _entry(rank, row, viewer is None or row["student_id"] == mine)
         for rank, row in enumerate(rows, start=1)
     ]
-    return Leaderboard(quiz_id=quiz_id, entries=entries)
+    board = Leaderboard(quiz_id=quiz_id, entries=entries)
+    if viewer is not None:
+        position = _viewer_position(quiz_id, viewer, realtime, source)
+        if position is not None:
+            board.viewer = _entry(int(position["rank"]), position, True)
+    return board
 
 
 # --- notifications ---------------------------------------------------------------------

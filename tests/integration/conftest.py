@@ -56,6 +56,8 @@ def host_environ(test_run: TestRun, **extra: str) -> dict[str, str]:
             "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
             "LOCAL_MASTER_KEY": MASTER_KEY,
             "POSTGRES_TIMEOUT_SECONDS": "2",
+            # Tests send principals as App Service Authentication would set them.
+            "LOCAL_TRUST_CLIENT_PRINCIPAL": "1",
         }
         | extra
     )

@@ -7,21 +7,55 @@ Derandomized, so a failure reproduces; the whole module runs in well under 90 s.
 
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from devhost import DevHost
+from tests import factories as f
 from tests.integration.conftest import MASTER_KEY
 
 # Small enough to keep the module fast, large enough to reach every parameter.
 EXAMPLES = 12
 
 schema = schemathesis.pytest.from_fixture("served_schema")
+
+# Who calls (SPEC 10): nobody but the key, a person of each role, or garbage in
+# X-MS-CLIENT-PRINCIPAL (the session host passes client principals through).
+_HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _HEADER_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_HEADER_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+PRINCIPALS = st.one_of(
+    st.none(),
+    st.builds(
+        f.principal,
+        st.uuids().map(str),
+        st.sampled_from(["Student", "Teacher", "Admin", "Service", "Janitor"]),
+    ),
+    _HEADER_TEXT,
+    st.binary(max_size=200).map(lambda raw: base64.b64encode(raw).decode()),
+    _JSON.map(lambda doc: base64.b64encode(json.dumps(doc).encode()).decode()),
+    st.builds(
+        lambda claims: base64.b64encode(json.dumps({"claims": claims}).encode()).decode(),
+        st.lists(
+            st.fixed_dictionaries(
+                {"typ": st.sampled_from([f.OBJECT_ID, "roles", "name"]), "val": _HEADER_TEXT}
+            )
+            | st.just({"typ": f.OBJECT_ID, "val": str(uuid.uuid4())}),
+            max_size=5,
+        ),
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +69,7 @@ def explain(case: Any, response: Any) -> str:
 
 
 @schema.parametrize()
+@schema.given(principal=PRINCIPALS)
 @settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -42,11 +77,16 @@ def explain(case: Any, response: Any) -> str:
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_every_endpoint_answers_any_input_without_a_server_error(case: Any, host: DevHost) -> None:
+def test_every_endpoint_answers_any_input_without_a_server_error(
+    case: Any, principal: str | None, host: DevHost
+) -> None:
     # The master key satisfies every auth level: the fuzzing reaches the code.
     # (The generated case may carry a key header of its own: the document
-    # declares it; keys themselves are tested in test_privacy_api.py.)
+    # declares it; keys themselves are tested in test_privacy_api.py.) A
+    # principal narrows it to a person, or is refused as unusable.
     case.headers = {**(case.headers or {}), "x-functions-key": MASTER_KEY}
+    if principal is not None:
+        case.headers["X-MS-CLIENT-PRINCIPAL"] = principal
     response = case.call(base_url=host.base_url)
     status = response.status_code
     documented = case.operation.definition.raw.get("responses", {})

@@ -137,7 +137,10 @@ def test_reads_of_one_person_are_recorded_with_the_signed_in_principal(
     host: DevHost, client: httpx.Client
 ) -> None:
     student = f.new_id()
-    principal = {"X-MS-CLIENT-PRINCIPAL-NAME": "auditor@school.example"}
+    auditor = f.new_id()
+    principal = {
+        "X-MS-CLIENT-PRINCIPAL": f.principal(auditor, "Admin", name="auditor@school.example")
+    }
     client.get(f"v1/students/{student}/progress", headers=principal)
     client.get(f"v1/users/{student}/notifications")
     client.get(f"v1/reports/students/{student}")
@@ -149,7 +152,8 @@ def test_reads_of_one_person_are_recorded_with_the_signed_in_principal(
     actions = [d["action"] for d in reversed(log["disclosures"])]
     assert actions == ["progress", "notifications", "student report", "recommendations", "progress"]
     first = log["disclosures"][-1]
-    assert first["accessor"].startswith("principal:auditor@school.example")
+    assert first["accessor"] == f"principal:auditor@school.example ({auditor}) [Admin]"
+    assert first["outcome"] == "disclosed"
     assert log["disclosures"][0]["accessor"].startswith("function-key:")
     # Paging: newest first, one at a time.
     page = httpx.get(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from openapi_spec_validator import validate
 
 import function_app  # noqa: F401 - importing the app registers every operation
 from shared import limits
+from shared.models.access import AuthMode
 from shared.models.events import EVENT_TYPES
-from shared.services.openapi import build_document, openapi_json
+from shared.services.access import AGGREGATES, PUBLIC, RULES, STUDENT_RECORD
+from shared.services.openapi import ROUTE_PREFIX, Operation, build_document, openapi_json
 
 
 def test_document_is_valid_openapi_3_1_and_serializable() -> None:
@@ -55,3 +59,48 @@ def test_limits_are_published() -> None:
     assert {"maxLength": limits.MAX_CONTENT_CHARS}.items() <= next(
         option for option in content["anyOf"] if option.get("type") == "string"
     ).items()
+
+
+@pytest.mark.parametrize("mode", list(AuthMode))
+def test_every_route_states_its_rule_security_and_refusals(mode: AuthMode) -> None:
+    document = build_document(mode=mode)
+    validate(document)
+    rules = {rule.name: rule.text for rule in RULES}
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            rule = operation["x-access-rule"]
+            assert rules[rule["name"]] == rule["allows"], where
+            if rule["name"] == "public":
+                assert operation["security"] == [], where
+                assert "401" not in operation["responses"], where
+                continue
+            assert {"401", "403"} <= set(operation["responses"]), where
+            if mode is AuthMode.PRINCIPAL:
+                assert operation["security"] == [{"appServiceAuthentication": []}], where
+            elif path == "/api/v1/users/{user_id}" or path.endswith(("/export", "/disclosures")):
+                assert operation["security"] == [{"adminKey": []}], where
+            else:
+                assert operation["security"] == [{"functionKey": []}, {"adminKey": []}], where
+
+
+def test_the_route_prefix_is_host_jsons() -> None:
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    assert host["extensions"]["http"]["routePrefix"] == ROUTE_PREFIX
+
+
+def test_a_route_declaration_must_be_consistent() -> None:
+    with pytest.raises(ValueError, match="public rules and anonymous routes"):
+        Operation(name="x", route="x", method="get", summary="x", responses={}, rule=PUBLIC)
+    with pytest.raises(ValueError, match="needs target"):
+        Operation(name="x", route="x", method="get", summary="x", responses={}, rule=STUDENT_RECORD)
+    with pytest.raises(ValueError, match="only a read of one person"):
+        Operation(
+            name="x",
+            route="x/{a}",
+            method="get",
+            summary="x",
+            responses={},
+            rule=AGGREGATES,
+            discloses="x",
+        )

@@ -137,32 +137,6 @@ def test_the_tombstone_digest_is_the_scripts_sha1_of_the_canonical_id() -> None:
     assert tombstone_digest(user) == "d8aa3a332854a176bcd2f1da850186b34845dd8a"
 
 
-def test_the_accessor_is_the_signed_in_principal_when_present() -> None:
-    req = func.HttpRequest(
-        method="GET",
-        url="http://localhost/api/v1/students/x/progress",
-        body=b"",
-        headers={
-            "X-MS-CLIENT-PRINCIPAL-NAME": "teacher@school.example",
-            "X-MS-CLIENT-PRINCIPAL-ID": "abc",
-            "x-functions-key": "secret",
-        },
-    )
-    assert privacy.accessor(req, "function") == "principal:teacher@school.example (abc)"
-
-
-def test_the_accessor_names_a_key_by_fingerprint_never_by_value() -> None:
-    req = request({}, {"code": "secret-key"})
-    who = privacy.accessor(req, "admin")
-    assert who.startswith("admin-key:")
-    assert "secret" not in who
-    assert privacy.resource(req) == "/api/v1/users/x/export"  # the query (and key) left out
-
-
-def test_without_keys_the_accessor_is_local() -> None:
-    assert privacy.accessor(request({}), "function") == "local"
-
-
 def test_export_cursors_round_trip_and_refuse_garbage() -> None:
     cursor = privacy._encode_cursor("archive", ["t202601", "20260101T000000000000Z_x"])
     assert privacy._decode_cursor(cursor) == ("archive", ["t202601", "20260101T000000000000Z_x"])
