@@ -18,10 +18,21 @@ What it serves
     `run_on_startup` included.
   - The admin API: `POST /admin/functions/{name}` `{"input": "..."}` runs a
     non-HTTP function in the background (202); `GET /admin/host/status`.
+  - App Service Authentication as Azure applies it (devhost/easyauth.py):
+    client-sent `X-MS-CLIENT-PRINCIPAL*` headers never reach a function; a
+    local sign-in at `/.auth/login/dev` (user id, name, roles) sets an
+    HMAC-signed `AppServiceAuthSession` cookie, from which the host sets
+    `X-MS-CLIENT-PRINCIPAL` (+ `-ID`, `-NAME`, `-IDP: dev`); `/.auth/me`,
+    `/.auth/logout`. None of it needs a key.
+  - CORS as func start answers it (devhost/cors.py), when `Host.CORS` is set.
 
 Configuration read from the app directory
   - `local.settings.json` `Values` go into os.environ (the real environment
-    wins); `Host.LocalHttpPort` is the CLI's default port.
+    wins); `Host.LocalHttpPort` is the CLI's default port; `Host.CORS`
+    (comma-separated origins, or `*` alone) and `Host.CORSCredentials`.
+  - `AUTH_USER_ID_CLAIM`: the claim type the signed-in user's id is given
+    under; `LOCAL_TRUST_CLIENT_PRINCIPAL=1` (tests only) lets client-sent
+    principal headers through.
   - `host.json`: `extensions.http.routePrefix` (default "api");
     `extensions.queues`: batchSize (16), newBatchThreshold (batchSize/2),
     maxPollingInterval (00:01:00), visibilityTimeout (00:00:00),

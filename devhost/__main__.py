@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
+from devhost.easyauth import LOGIN_PATH
 from devhost.host import DevHost, HostStartError
 from devhost.loader import LoadError
 from devhost.settings import ConfigError, local_http_port
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nFunctions:\n")
     for line in host.describe():
         print(f"\t{line}\n")
+    print(f"Sign in (local Easy Auth): http://localhost:{host.port}{LOGIN_PATH}\n")
     print("Host started. Press Ctrl+C to shut down.", flush=True)
     stop.wait()
     print("Shutting down (Ctrl+C again to force)...", flush=True)

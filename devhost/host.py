@@ -11,10 +11,11 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from devhost.auth import Keys
+from devhost.easyauth import EasyAuthSettings
 from devhost.http import route_template
 from devhost.loader import FunctionSpec, load_app, unload_app
 from devhost.runtime import HostRuntime, RuntimeOptions
-from devhost.settings import HostConfig, apply_local_settings, load_host_config
+from devhost.settings import HostConfig, apply_local_settings, load_host_config, local_cors
 from devhost.timers import schedule_zone
 
 
@@ -62,6 +63,8 @@ class DevHost:
         self._apply_environ()
         try:
             config = load_host_config(self.app_dir)
+            cors = local_cors(self.app_dir)
+            easy_auth = EasyAuthSettings.from_environ(os.environ)
             loaded = load_app(self.app_dir, os.environ)
         except BaseException:
             self._restore_environ()
@@ -72,6 +75,8 @@ class DevHost:
             options=self._options,
             keys=Keys.from_environ(os.environ),
             zone=schedule_zone(os.environ),
+            easy_auth=easy_auth,
+            cors=cors,
         )
         try:
             self._run_in_thread(runtime)

@@ -1,4 +1,4 @@
-"""The HTTP front end: route a request to its function, enforce keys, convert both ways.
+"""The HTTP front end: CORS and Easy Auth, routing, keys, conversion both ways.
 
 Served by aiohttp's low-level server: aiohttp is already a pinned dev
 dependency (uvicorn is not), its server, the async storage client and the
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import azure.functions as func
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
@@ -24,6 +24,8 @@ from multidict import CIMultiDict
 
 from devhost.admin import AdminApi
 from devhost.auth import Keys, presented_key
+from devhost.cors import Cors, is_preflight
+from devhost.easyauth import PRINCIPAL_PREFIX, EasyAuth
 from devhost.invoker import HOST_API_REASON, Invoker
 from devhost.loader import FunctionSpec, HttpTrigger
 from devhost.routes import MethodNotAllowed, Router
@@ -42,7 +44,7 @@ def route_template(route_prefix: str, route: str) -> str:
 
 
 class HttpFrontend:
-    """Answers every request: admin API, HTTP-triggered functions, 404/405/401/500."""
+    """Answers every request: CORS, /.auth, admin API, HTTP functions, 404/405/401/500."""
 
     def __init__(
         self,
@@ -52,10 +54,14 @@ class HttpFrontend:
         keys: Keys,
         invoker: Invoker,
         admin: AdminApi,
+        easy_auth: EasyAuth,
+        cors: Cors | None = None,
     ) -> None:
         self._keys = keys
         self._invoker = invoker
         self._admin = admin
+        self._easy_auth = easy_auth
+        self._cors = cors
         self._router: Router[FunctionSpec] = Router()
         for fn in functions:
             if isinstance(fn.trigger, HttpTrigger):
@@ -63,10 +69,24 @@ class HttpFrontend:
                 self._router.add(template, fn.trigger.methods, fn)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        cors = self._cors
+        if cors is None or (origin := request.headers.get(hdrs.ORIGIN)) is None:
+            return await self._respond(request)
+        # Like func start's CORS middleware: preflights never reach routing, keys or functions.
+        if is_preflight(request.method, request.headers):
+            return cors.preflight(origin, request.headers)
+        response = await self._respond(request)
+        cors.decorate(origin, response)
+        return response
+
+    async def _respond(self, request: web.BaseRequest) -> web.StreamResponse:
         raw_path = request.raw_path.split("?", 1)[0]
-        # The host reserves /admin for itself, whatever the route prefix.
-        if raw_path.lower().startswith("/admin/"):
+        lowered = raw_path.lower()
+        # The host reserves /admin, and Easy Auth /.auth, whatever the route prefix.
+        if lowered.startswith("/admin/"):
             return await self._admin.handle(request, raw_path)
+        if lowered.startswith("/.auth/"):
+            return await self._easy_auth.handle(request, lowered)
         found = self._router.resolve(request.method, raw_path)
         if found is None:
             return web.Response(status=404)
@@ -78,7 +98,12 @@ class HttpFrontend:
             fn.trigger.auth_level, presented_key(request.headers, request.query)
         ):
             return web.Response(status=401)
-        function_request = await to_function_request(request, found.route_params)
+        function_request = await to_function_request(
+            request,
+            found.route_params,
+            strip_principal=not self._easy_auth.trust_client,
+            principal=self._easy_auth.identity(request),
+        )
         result = await self._invoker.invoke(fn, function_request, reason=HOST_API_REASON)
         if not result.succeeded:
             return web.Response(status=500, text="Internal Server Error")
@@ -90,13 +115,25 @@ class HttpFrontend:
 
 
 async def to_function_request(
-    request: web.BaseRequest, route_params: Mapping[str, str]
+    request: web.BaseRequest,
+    route_params: Mapping[str, str],
+    *,
+    strip_principal: bool = True,
+    principal: Mapping[str, str] | None = None,
 ) -> func.HttpRequest:
-    """The `func.HttpRequest` the worker would build (repeated values joined as the host does)."""
+    """The `func.HttpRequest` the worker would build (repeated values joined as the host does).
+
+    As behind Easy Auth, the client's `X-MS-CLIENT-PRINCIPAL*` headers are dropped
+    (unless `strip_principal` is false) and `principal` (the host's own) is added.
+    """
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
+        if strip_principal and key.startswith(PRINCIPAL_PREFIX):
+            continue
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    if principal:
+        headers.update(principal)
     params: dict[str, str] = {}
     for name, value in request.query.items():
         params[name] = f"{params[name]},{value}" if name in params else value

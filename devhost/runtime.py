@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -12,12 +13,16 @@ from aiohttp import web
 from devhost.activity import Activity
 from devhost.admin import AdminApi
 from devhost.auth import Keys
+from devhost.cors import Cors
+from devhost.easyauth import LOGIN_PATH, TRUST_SETTING, EasyAuth, EasyAuthSettings
 from devhost.http import HttpFrontend, make_server, route_template, start_server
 from devhost.invoker import Invoker, make_executor
 from devhost.loader import HttpTrigger, LoadedApp, QueueTrigger, TimerTrigger
 from devhost.queues import QueueClients, QueueOutputWriter, QueuePoller
-from devhost.settings import HostConfig
+from devhost.settings import CorsSettings, HostConfig
 from devhost.timers import TimerRunner
+
+log = logging.getLogger("devhost")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class HostRuntime:
         options: RuntimeOptions,
         keys: Keys,
         zone: tzinfo,
+        easy_auth: EasyAuthSettings | None = None,
+        cors: CorsSettings | None = None,
     ) -> None:
         self.loaded = loaded
         self.config = config
@@ -46,6 +53,8 @@ class HostRuntime:
         self.port = options.port
         self._keys = keys
         self._zone = zone
+        self._easy_auth = easy_auth or EasyAuthSettings()
+        self._cors = cors
         self._idle_waiters = 0
         self._runner: web.ServerRunner | None = None
         self.pollers: list[QueuePoller] = []
@@ -78,7 +87,17 @@ class HostRuntime:
             keys=self._keys,
             invoker=invoker,
             admin=self._admin,
+            easy_auth=EasyAuth(self._easy_auth),
+            cors=Cors(self._cors) if self._cors is not None else None,
         )
+        if self._easy_auth.trust_client:
+            log.warning(
+                "!!! %s=1: X-MS-CLIENT-PRINCIPAL headers sent by the client reach the "
+                "functions unchecked, so any caller can claim to be anyone. For tests only; "
+                "to sign in, use %s instead. !!!",
+                TRUST_SETTING,
+                LOGIN_PATH,
+            )
         if self.options.queues:
             self.pollers = [
                 QueuePoller(

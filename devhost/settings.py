@@ -50,11 +50,66 @@ def apply_local_settings(app_dir: Path, environ: MutableMapping[str, str]) -> di
 
 def local_http_port(app_dir: Path) -> int | None:
     """`Host.LocalHttpPort` from local.settings.json, which func start uses as its port."""
+    port = _local_host_section(app_dir).get("localhttpport")
+    return int(port) if port is not None else None
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    """`Host.CORS` and `Host.CORSCredentials`: what func start's CORS middleware allows."""
+
+    origins: frozenset[str]  # lower-cased, as ASP.NET normalises them
+    any_origin: bool
+    credentials: bool
+
+
+def local_cors(app_dir: Path) -> CorsSettings | None:
+    """CORS as func start configures it from local.settings.json; None when `Host.CORS` is unset.
+
+    `*` means any origin only on its own (as in ASP.NET's policy, where it is otherwise
+    a literal that no origin matches), so a mix is refused rather than silently narrowed.
+    `*` with credentials is refused too: func start's `CorsPolicyBuilder.Build()` throws
+    on that combination while the host starts, and the portal forbids it.
+    """
+    section = _local_host_section(app_dir)
+    text = section.get("cors")
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise ConfigError("local.settings.json Host.CORS must be a comma-separated string")
+    origins = frozenset(o.strip().lower() for o in text.split(",") if o.strip())
+    if not origins:
+        return None
+    credentials = _flag(section.get("corscredentials", False), "Host.CORSCredentials")
+    any_origin = "*" in origins
+    if any_origin and len(origins) > 1:
+        raise ConfigError("local.settings.json Host.CORS: '*' must be the only origin listed")
+    if any_origin and credentials:
+        raise ConfigError(
+            "local.settings.json Host.CORS '*' cannot be combined with Host.CORSCredentials "
+            "true (func start refuses to start with it too): list the origins instead"
+        )
+    return CorsSettings(origins=origins, any_origin=any_origin, credentials=credentials)
+
+
+def _flag(value: Any, name: str) -> bool:
+    # func start reads these with Json.NET, which also takes "true" / "false" strings.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"local.settings.json {name} must be true or false")
+
+
+def _local_host_section(app_dir: Path) -> dict[str, Any]:
+    # func start binds `Host` with Json.NET, whose property names are case-insensitive.
     path = app_dir / "local.settings.json"
     if not path.is_file():
-        return None
-    port = (_read_json(path).get("Host") or {}).get("LocalHttpPort")
-    return int(port) if port is not None else None
+        return {}
+    section = _read_json(path).get("Host") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: 'Host' must be an object")
+    return {str(k).lower(): v for k, v in section.items()}
 
 
 def resolve_expression(text: str, environ: Mapping[str, str]) -> str:

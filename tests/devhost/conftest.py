@@ -16,8 +16,11 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueServiceClient
 
+from devhost import DevHost
+
 HERE = Path(__file__).parent
 HTTP_APP = HERE / "sample_app_http"
+NO_KEYS = {"LOCAL_FUNCTION_KEY": "", "LOCAL_MASTER_KEY": ""}
 QUEUE_APP = HERE / "sample_app_queues"
 STORAGE = "UseDevelopmentStorage=true"
 # A schedule that never fires during a test run (midnight on 1 January).
@@ -132,3 +135,10 @@ def b64(text: str | bytes) -> str:
     """How a base64-encoding producer stores a message body."""
     raw = text.encode() if isinstance(text, str) else text
     return base64.b64encode(raw).decode()
+
+
+@pytest.fixture(scope="module")
+def keyless_http_host() -> Iterator[DevHost]:
+    """The HTTP sample app, no keys enforced, no queues or timers: one per test module."""
+    with DevHost(HTTP_APP, port=0, environ=NO_KEYS, queues=False, timers=False) as running:
+        yield running

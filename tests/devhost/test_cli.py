@@ -55,6 +55,7 @@ def test_cli_serves_until_sigterm(copy_app: Callable[..., Path]) -> None:
             process.communicate()
     assert process.returncode == 0, output
     assert f"current_user: [GET] http://localhost:{port}/api/users/me" in output
+    assert f"Sign in (local Easy Auth): http://localhost:{port}/.auth/login/dev" in output
     assert "Executed 'Functions.current_user' (Succeeded" in output
     assert "Shutting down" in output
 

@@ -21,9 +21,8 @@ NO_KEYS = {"LOCAL_FUNCTION_KEY": "", "LOCAL_MASTER_KEY": ""}
 
 
 @pytest.fixture(scope="module")
-def host() -> Iterator[DevHost]:
-    with DevHost(HTTP_APP, port=0, environ=NO_KEYS, queues=False, timers=False) as running:
-        yield running
+def host(keyless_http_host: DevHost) -> DevHost:
+    return keyless_http_host
 
 
 @pytest.fixture(scope="module")

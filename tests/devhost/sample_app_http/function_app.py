@@ -1,4 +1,4 @@
-"""HTTP sample app for the devhost tests: routes, conversions and auth levels."""
+"""HTTP sample app for the devhost tests: routes, conversions, auth levels, principals."""
 
 import json
 import os
@@ -101,3 +101,10 @@ def anonymous_level(req: func.HttpRequest) -> func.HttpResponse:
 def sleepy(req: func.HttpRequest) -> func.HttpResponse:
     time.sleep(float(req.route_params["seconds"]))
     return func.HttpResponse("woke up")
+
+
+@app.route(route="whoami", auth_level=func.AuthLevel.ANONYMOUS)
+def whoami(req: func.HttpRequest) -> func.HttpResponse:
+    """The principal headers this function was given (Easy Auth's, or forged ones)."""
+    seen = {k: v for k, v in req.headers.items() if k.lower().startswith("x-ms-client-principal")}
+    return func.HttpResponse(json.dumps(seen), mimetype="application/json")
