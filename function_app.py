@@ -6,8 +6,18 @@ import logging
 import azure.functions as func
 
 # Importing a function module declares its routes on API (ingest, meta,
-# realtime, reports and privacy) and its other triggers on its blueprint.
-from functions import archive, ingest, meta, persist, privacy, realtime, reports, rollup  # noqa: F401
+# realtime, reports, privacy, dashboard) and its other triggers on its blueprint.
+from functions import (  # noqa: F401
+    archive,
+    dashboard,
+    ingest,
+    meta,
+    persist,
+    privacy,
+    realtime,
+    reports,
+    rollup,
+)
 from functions.routing import host_level_default, http_blueprint
 from shared.services.openapi import API
 from shared.settings import Settings

@@ -9,12 +9,24 @@ from functions.routing import Call
 from shared import limits
 from shared.http import query_declared
 from shared.models.access import Role
-from shared.models.api import Leaderboard, LiveSession, Notifications, StudentProgress
+from shared.models.api import (
+    Leaderboard,
+    LessonProgress,
+    LiveSession,
+    Notifications,
+    StudentProgress,
+)
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
 from shared.repositories.realtime import get_realtime
 from shared.services import realtime
-from shared.services.access import LIVE_SESSION, OWN_RECORD, QUIZ_LEADERBOARD, STUDENT_RECORD
+from shared.services.access import (
+    CONTENT_REPORT,
+    LIVE_SESSION,
+    OWN_RECORD,
+    QUIZ_LEADERBOARD,
+    STUDENT_RECORD,
+)
 from shared.services.openapi import (
     API,
     BAD_PARAM,
@@ -30,12 +42,16 @@ LEADERBOARD_LIMIT = limit_query(limits.LEADERBOARD_DEFAULT_LIMIT, limits.LEADERB
 NOTIFICATIONS_LIMIT = limit_query(
     limits.NOTIFICATIONS_DEFAULT_LIMIT, limits.NOTIFICATIONS_MAX_LIMIT
 )
+LESSON_STUDENTS_LIMIT = limit_query(
+    limits.LESSON_STUDENTS_DEFAULT_LIMIT, limits.LESSON_STUDENTS_MAX_LIMIT
+)
 
 for _name, _model in (
     ("StudentProgress", StudentProgress),
     ("Leaderboard", Leaderboard),
     ("Notifications", Notifications),
     ("LiveSession", LiveSession),
+    ("LessonProgress", LessonProgress),
 ):
     API.schema(_name, _model)
 
@@ -43,6 +59,7 @@ for _name, _model in (
 @API.route(
     Operation(
         name="student_progress",
+        live_view="progress",
         route="v1/students/{student_id}/progress",
         method="get",
         summary="A student's lesson progress, merged order-independently",
@@ -60,7 +77,31 @@ def student_progress(call: Call) -> StudentProgress:
 
 @API.route(
     Operation(
+        name="lesson_progress",
+        live_view="lesson",
+        route="v1/lessons/{lesson_id}/progress",
+        method="get",
+        summary="Each student's progress in a lesson, most recently active first",
+        rule=CONTENT_REPORT,
+        target="lesson_id",
+        parameters=(uuid_path("lesson_id"), LESSON_STUDENTS_LIMIT),
+        responses={200: ("The lesson's students", "LessonProgress"), **BAD_PARAM, **UNAVAILABLE},
+        tags=("realtime",),
+    )
+)
+def lesson_progress(call: Call) -> LessonProgress:
+    return realtime.lesson_progress(
+        call.path_uuid("lesson_id"),
+        query_declared(call.req, LESSON_STUDENTS_LIMIT),
+        get_realtime(),
+        get_postgres(),
+    )
+
+
+@API.route(
+    Operation(
         name="quiz_leaderboard",
+        live_view="lb",
         route="v1/quizzes/{quiz_id}/leaderboard",
         method="get",
         summary="A quiz's leaderboard (for a student: other students' ids hidden, own entry added)",
@@ -86,6 +127,7 @@ def quiz_leaderboard(call: Call) -> Leaderboard:
 @API.route(
     Operation(
         name="user_notifications",
+        live_view="notif",
         route="v1/users/{user_id}/notifications",
         method="get",
         summary="Replies to and likes of the user's posts by others, newest first",
@@ -109,6 +151,7 @@ def user_notifications(call: Call) -> Notifications:
 @API.route(
     Operation(
         name="live_session",
+        live_view="live",
         route="v1/live/sessions/{session_id}",
         method="get",
         summary="A live class session's teachers and their engagement",

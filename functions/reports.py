@@ -13,6 +13,7 @@ from shared.models.reports import (
     ForumTrending,
     LessonCohorts,
     LessonReport,
+    Overview,
     QuizReport,
     Recommendations,
     StudentReport,
@@ -23,6 +24,7 @@ from shared.services import recommendations, reports
 from shared.services.access import (
     AGGREGATES,
     CONTENT_REPORT,
+    OWN_RECORD,
     STUDENT_RECORD,
     TEACHER_REPORT,
     Rule,
@@ -46,6 +48,7 @@ for _name, _model in (
     ("ActivityReport", ActivityReport),
     ("LessonCohorts", LessonCohorts),
     ("Recommendations", Recommendations),
+    ("Overview", Overview),
 ):
     API.schema(_name, _model)
 
@@ -276,3 +279,19 @@ def student_recommendations(call: Call) -> Recommendations:
     return recommendations.recommend(
         call.path_uuid("student_id"), query_declared(call.req, RECOMMENDATION_LIMIT), get_reports()
     )
+
+
+@API.route(
+    _report(
+        "user_overview",
+        "v1/users/{user_id}/overview",
+        "What a person's dashboard links to: a teacher's content, live sessions and "
+        "students; a student's lessons and quizzes",
+        "Overview",
+        OWN_RECORD,
+        uuid_path("user_id"),
+        discloses="overview",
+    )
+)
+def user_overview(call: Call) -> Overview:
+    return reports.overview(call.path_uuid("user_id"), get_reports())

@@ -11,6 +11,7 @@ principal: anonymous at the host, the app requires a principal).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -19,10 +20,12 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from shared.http import error_response, handle, json_response, path_uuid
 from shared.models.access import AuthMode, Caller, Role
 from shared.repositories.postgres import get_postgres
+from shared.repositories.realtime import get_realtime
 from shared.services import access_log
 from shared.services.access import (
     AccessDenied,
@@ -135,6 +138,31 @@ def _refuse(
     return error_response(403, message)
 
 
+def _revalidate(tag: str) -> dict[str, str]:
+    # Private (one person's view), kept but revalidated on every use.
+    return {"ETag": tag, "Cache-Control": "private, no-cache"}
+
+
+def _etag(
+    operation: Operation,
+    req: func.HttpRequest,
+    caller: Caller,
+    granted: Role | None,
+    target: uuid.UUID | None,
+) -> str | None:
+    """The live view's ETag: its version in Redis, read before the view is built
+    (a change in between only makes the next poll fetch again), and what else
+    shapes the answer: the query, and who asks as what. None without Redis."""
+    if operation.live_view is None or target is None:
+        return None
+    try:
+        version = get_realtime().view_version(operation.live_view, str(target))
+    except RedisError:
+        return None
+    variant = f"{urlsplit(str(req.url)).query}|{caller.user_id}|{granted}"
+    return f'"{version}-{hashlib.sha256(variant.encode()).hexdigest()[:12]}"'
+
+
 def serve(
     operation: Operation,
     handler: Handler,
@@ -171,7 +199,14 @@ def serve(
             )
         except AccessDenied as exc:
             return _refuse(operation, req, caller.accessor, exc.rule.name, str(exc))
+        tag = _etag(operation, req, caller, granted, target)
+        if tag is not None and tag in (req.headers.get("If-None-Match") or ""):
+            # Unchanged: nothing is disclosed that the caller does not hold already.
+            return func.HttpResponse(status_code=304, headers=_revalidate(tag))
         response = _answer(handler(Call(req, caller, granted, mode)))
+        if tag is not None and response.status_code == 200:
+            for name, value in _revalidate(tag).items():
+                response.headers[name] = value
         if operation.discloses and response.status_code < 400:
             access_log.record(
                 get_postgres(),

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11+) and install requirements-dev.txt into it.
+# Create .venv (Python 3.11+) and install requirements-dev.txt into it, and
+# install the pinned front-end packages of tools/web (npm ci; axe-core for the
+# browser tests, chart.js whose file dashboard/vendor carries).
 #
 # Idempotent and cheap when nothing changed: pip runs only when the
 # requirements files (or the venv's Python) differ from the last successful
@@ -72,6 +74,19 @@ requirements_hash() {
   } | sha256sum | cut -d' ' -f1
 }
 
+web_tools() {
+  local pkg="$REPO/tools/web"
+  # npm ci leaves node_modules/.package-lock.json; an older one means the pins changed.
+  if [[ -f "$pkg/node_modules/.package-lock.json" &&
+    ! "$pkg/package-lock.json" -nt "$pkg/node_modules/.package-lock.json" ]]; then
+    return 0
+  fi
+  command -v npm >/dev/null ||
+    die "tools/web needs Node.js 20+ and npm (Debian: apt-get install nodejs npm)"
+  say "installing the pinned front-end packages (npm ci in tools/web)"
+  (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in tools/web failed"
+}
+
 main() {
   local file
   for file in "${REQUIREMENTS[@]}"; do
@@ -82,6 +97,7 @@ main() {
   local want have=""
   want="$(requirements_hash)"
   [[ -f "$STAMP" ]] && have="$(<"$STAMP")"
+  web_tools
   if [[ "$want" == "$have" ]]; then
     say ".venv is up to date ($("$VENV/bin/python" --version))"
     return 0
@@ -90,8 +106,10 @@ main() {
   # Remove the stamp first so an interrupted install is retried next time.
   # Quiet twice: pip still prints errors, but not the per-package chatter.
   rm -f "$STAMP"
-  "$VENV/bin/python" -m pip install --quiet --quiet --disable-pip-version-check \
-    --require-virtualenv -r "$REPO/requirements-dev.txt" ||
+  # From the repo root: pip resolves a requirements file's relative paths
+  # (-e ./clients/python) against the working directory, not the file.
+  (cd "$REPO" && "$VENV/bin/python" -m pip install --quiet --quiet --disable-pip-version-check \
+    --require-virtualenv -r requirements-dev.txt) ||
     die "pip install -r requirements-dev.txt failed (output above)"
   printf '%s\n' "$want" >"$STAMP"
   say "requirements installed"

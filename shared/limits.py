@@ -56,6 +56,9 @@ LEADERBOARD_DEFAULT_LIMIT = 10
 LEADERBOARD_MAX_LIMIT = 100
 NOTIFICATIONS_DEFAULT_LIMIT = 20
 NOTIFICATIONS_MAX_LIMIT = 100
+# A lesson's live view: its most recently active students (a class, or the top of a MOOC).
+LESSON_STUDENTS_DEFAULT_LIMIT = 100
+LESSON_STUDENTS_MAX_LIMIT = 500
 
 # --- reports (SPEC section 8) -----------------------------------------------------------
 RECENT_ACTIVITY_ITEMS = 20  # the student report's newest events
@@ -74,6 +77,7 @@ ACTIVITY_MAX_SPAN_MINUTE = timedelta(days=1)
 ACTIVITY_MAX_SPAN_HOUR = timedelta(days=62)
 ACTIVITY_MAX_SPAN_DAY = timedelta(days=1100)
 ACTIVITY_DEFAULT_SPAN = timedelta(hours=24)  # when `from` is absent: `to` minus this
+OVERVIEW_ITEMS = 50  # per section of a person's overview (the dashboard index)
 RECOMMENDATIONS_DEFAULT_LIMIT = 5
 RECOMMENDATIONS_MAX_LIMIT = 50
 # next_lesson looks at the student's latest completed lessons and, for each, at

@@ -67,6 +67,21 @@ class StudentProgress(BaseModel):
     lessons: list[LessonState] = Field(description="most recently accessed first")
 
 
+class LessonStudent(BaseModel):
+    student_id: uuid.UUID
+    started_at: datetime
+    completed_at: datetime | None
+    progress_percent: float
+    video_watch_time: int
+    sections_read: list[str]
+    last_accessed_at: datetime
+
+
+class LessonProgress(BaseModel):
+    lesson_id: uuid.UUID
+    students: list[LessonStudent] = Field(description="most recently active first")
+
+
 class LeaderboardEntry(BaseModel):
     rank: int
     student_id: uuid.UUID | None = Field(

@@ -166,3 +166,53 @@ class Recommendation(BaseModel):
 class Recommendations(BaseModel):
     student_id: uuid.UUID
     items: list[Recommendation]
+
+
+# --- a person's overview (the dashboard's index) ---------------------------------------------
+
+
+class OverviewContent(BaseModel):
+    content_id: uuid.UUID
+    content_type: Literal["lesson", "quiz", "assignment"]
+    title: str
+    last_changed_at: datetime
+
+
+class OverviewSession(BaseModel):
+    session_id: uuid.UUID
+    class_id: uuid.UUID
+    joined_at: datetime
+
+
+class OverviewStudent(BaseModel):
+    student_id: uuid.UUID
+    last_seen_at: datetime
+
+
+class OverviewLesson(BaseModel):
+    lesson_id: uuid.UUID
+    title: str | None = Field(description="the lesson's latest title, when its content is known")
+    progress_percent: float
+    completed_at: datetime | None
+    last_accessed_at: datetime
+
+
+class OverviewQuiz(BaseModel):
+    quiz_id: uuid.UUID
+    title: str | None
+    best_score: float
+    attempts: int
+    passed: bool
+    last_submitted_at: datetime
+
+
+class Overview(BaseModel):
+    """What a person's dashboard links to: as a teacher, their content, live
+    sessions and students; as a student, their lessons and quizzes."""
+
+    user_id: uuid.UUID
+    content: list[OverviewContent]
+    live_sessions: list[OverviewSession]
+    students: list[OverviewStudent]
+    lessons: list[OverviewLesson]
+    quizzes: list[OverviewQuiz]

@@ -533,6 +533,14 @@ class PostgresRepository:
             (student_id,),
         )
 
+    def lesson_progress_for_lesson(self, lesson_id: uuid.UUID, limit: int | None) -> list[Row]:
+        """Every student's merged progress in a lesson (``limit``: the most recently active)."""
+        return self._all(
+            "SELECT * FROM lesson_progress WHERE lesson_id = %s "
+            "ORDER BY last_accessed_at DESC, student_id LIMIT %s",
+            (lesson_id, limit),
+        )
+
     def live_session(self, session_id: uuid.UUID) -> list[Row]:
         """Every teacher's merged engagement in a live session, in joining order."""
         return self._all(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,15 @@ def leaderboard_member(student_id: str, submitted_at: datetime) -> str:
 
 
 _INVERT_HEX = str.maketrans("0123456789abcdef", "fedcba9876543210")
+# A student's fields for one lesson in their ``progress`` hash (``{lesson}|{field}``).
+LESSON_FIELDS = (
+    "started_at",
+    "completed_at",
+    "progress_percent",
+    "video_watch_time",
+    "sections_read",
+    "last_accessed_at",
+)
 # A student's fields in a quiz's ``lbs`` hash that make their leaderboard entry.
 _POSITION = ("member", "attempts", "best")
 
@@ -147,11 +157,23 @@ local function union(key, field, items)
     redis.call('HSET', key, field, cjson.encode(out))
   end
 end
+-- A view's version (its ETag): starts from the server clock in microseconds,
+-- so a version never repeats across a flush, and grows with every change.
+local function bump(view, ttl)
+  local vkey = p .. 'ver:' .. view
+  if redis.call('EXISTS', vkey) == 0 then
+    local now = redis.call('TIME')
+    redis.call('SET', vkey, now[1] .. string.format('%06d', tonumber(now[2])))
+  end
+  redis.call('INCR', vkey)
+  redis.call('EXPIRE', vkey, ttl)
+end
 local function notify(recipient, payload, score)
   local nkey = p .. 'notif:' .. recipient
   redis.call('ZADD', nkey, score, payload)
   redis.call('ZREMRANGEBYRANK', nkey, 0, -(tonumber(f.keep) + 1))
   redis.call('EXPIRE', nkey, tonumber(f.notif_ttl))
+  bump('notif:' .. recipient, tonumber(f.notif_ttl))
 end
 
 if kind == 'lesson_progress' then
@@ -164,6 +186,12 @@ if kind == 'lesson_progress' then
   union(key, l .. 'sections_read', f.sections_read)
   keep_max(key, l .. 'last_accessed_at', f.last_accessed_at)
   redis.call('EXPIRE', key, tonumber(f.ttl))
+  -- The lesson's students, most recently active last (the lesson's live view).
+  local lkey = p .. 'lesson:' .. f.lesson_id
+  redis.call('ZADD', lkey, 'GT', tonumber(f.accessed_epoch), f.student_id)
+  redis.call('EXPIRE', lkey, tonumber(f.ttl))
+  bump('progress:' .. f.student_id, tonumber(f.ttl))
+  bump('lesson:' .. f.lesson_id, tonumber(f.ttl))
   if ckey then redis.call('HSETNX', ckey, 'las|' .. f.lesson_id .. '|' .. f.student_id, 1) end
 elseif kind == 'quiz_attempt' then
   local hkey = p .. 'lbs:' .. f.quiz_id
@@ -183,6 +211,7 @@ elseif kind == 'quiz_attempt' then
                  s .. 'member', f.member)
       redis.call('ZADD', zkey, f.score, f.member)
     end
+    bump('lb:' .. f.quiz_id, tonumber(f.ttl))
   end
   for _, k in ipairs({hkey, zkey, akey}) do redis.call('EXPIRE', k, tonumber(f.ttl)) end
 elseif kind == 'forum_activity' then
@@ -217,6 +246,7 @@ elseif kind == 'live_class_engagement' then
   union(key, t .. 'polls_launched', f.polls_launched)
   keep_max_number(key, t .. 'messages_sent', f.messages_sent)
   redis.call('EXPIRE', key, tonumber(f.ttl))
+  bump('live:' .. f.session_id, tonumber(f.ttl))
 end
 return 1
 end
@@ -258,7 +288,8 @@ local p, user, inverted, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local key = KEYS[1]
 local name = string.sub(key, #p + 1)
 local family = string.match(name, '^[^:]*')
-if name == 'progress:' .. user or name == 'notif:' .. user or name == 'loaded:notif:' .. user then
+if name == 'progress:' .. user or name == 'notif:' .. user or name == 'loaded:notif:' .. user
+    or name == 'ver:progress:' .. user or name == 'ver:notif:' .. user then
   return redis.call('DEL', key)
 end
 local kind = redis.call('TYPE', key).ok
@@ -301,6 +332,8 @@ elseif family == 'live' and kind == 'hash' then
     end
     if not others then redis.call('DEL', key) end
   end
+elseif family == 'lesson' and kind == 'zset' then
+  removed = redis.call('ZREM', key, user)
 elseif family == 'ctr' and kind == 'hash' then
   -- A distinct active student stays counted, under a name that identifies nobody.
   local suffix = '|' .. user
@@ -312,6 +345,17 @@ elseif family == 'ctr' and kind == 'hash' then
       removed = removed + 1
     end
   end
+end
+-- A view that lost the user changed: its version moves, so no client keeps it by ETag.
+local versioned = {lb = true, notif = true, live = true, lesson = true}
+local view = nil
+if versioned[family] then
+  view = name
+elseif family == 'lbs' then
+  view = 'lb:' .. string.sub(name, 5)
+end
+if removed > 0 and view and redis.call('EXISTS', p .. 'ver:' .. view) == 1 then
+  redis.call('INCR', p .. 'ver:' .. view)
 end
 return removed
 """
@@ -395,6 +439,7 @@ def _all_fields(event: ActivityEvent) -> dict[str, Any]:
             "video_watch_time": str(event.video_watch_time),
             "sections_read": list(event.sections_read),
             "last_accessed_at": redis_ts(event.last_accessed_at),
+            "accessed_epoch": event.last_accessed_at.timestamp(),
             "ttl": PROGRESS_TTL,
         }
     if isinstance(event, QuizAttempt):
@@ -608,6 +653,43 @@ class RealtimeRepository:
         data = cast(dict[str, str], self.client.hgetall(self.key("live", session_id)))
         return data if data.get("_loaded") else None
 
+    def lesson_progress(
+        self, lesson_id: str, limit: int
+    ) -> list[tuple[str, dict[str, str]]] | None:
+        """The lesson's most recently active students with their fields for it.
+
+        None when Redis does not hold the lesson fully: never rebuilt since a
+        flush, or a student's progress expired while the lesson stayed active.
+        """
+        if not self.client.exists(self.key("loaded", "lesson", lesson_id)):
+            return None
+        students = cast(
+            list[str], self.client.zrevrange(self.key("lesson", lesson_id), 0, limit - 1)
+        )
+        names = [f"{lesson_id}|{name}" for name in LESSON_FIELDS]
+        pipe = self.client.pipeline(transaction=False)
+        for student in students:
+            pipe.hmget(self.key("progress", student), names)
+        found = []
+        for student, values in zip(students, pipe.execute(), strict=True):
+            if values[0] is None:
+                return None
+            found.append((student, dict(zip(LESSON_FIELDS, values, strict=True))))
+        return found
+
+    def view_version(self, view: str, view_id: str) -> str:
+        """The version of a live view (its ETag): it changes whenever the view does.
+
+        A view that has never changed since Redis last lost it gets a fresh
+        clock-based version, so an old ETag can never match again.
+        """
+        key = self.key("ver", view, view_id)
+        found = self.client.get(key)
+        if found is None:
+            self.client.set(key, str(time.time_ns() // 1000), nx=True, ex=PROGRESS_TTL)
+            found = self.client.get(key)
+        return str(found)
+
     def leaderboard(self, quiz_id: str, limit: int) -> list[dict[str, Any]] | None:
         """Top entries (student, best score, time of that best, attempts)."""
         if not self.client.exists(self.key("loaded", "lb", quiz_id)):
@@ -676,6 +758,11 @@ class RealtimeRepository:
         """Merge PostgreSQL's state into Redis (the merge is idempotent) and mark it full."""
         key = self.key("progress", student_id)
         self._load(LessonProgress, rows, lambda pipe: _mark_hash(pipe, key, PROGRESS_TTL))
+
+    def load_lesson(self, lesson_id: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Merge the lesson's stored progress into its students' hashes and mark it full."""
+        marker = self.key("loaded", "lesson", lesson_id)
+        self._load(LessonProgress, rows, lambda pipe: pipe.set(marker, "1", ex=PROGRESS_TTL))
 
     def load_live_session(self, session_id: str, rows: Iterable[dict[str, Any]]) -> None:
         key = self.key("live", session_id)

@@ -273,6 +273,67 @@ def utc_date(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+# --- a person's overview: what their dashboard links to ---------------------------------
+# Content the teacher created or edited, newest change first (content_activity_teacher_idx).
+OVERVIEW_CONTENT: LiteralString = """
+SELECT content_id, content_type, title, last_changed_at FROM (
+    SELECT DISTINCT ON (content_id) content_id, content_type, title,
+           "timestamp" AS last_changed_at
+    FROM content_activity WHERE teacher_id = %(user)s
+    ORDER BY content_id, "timestamp" DESC
+) AS latest
+ORDER BY last_changed_at DESC, content_id LIMIT %(limit)s
+"""
+OVERVIEW_SESSIONS: LiteralString = """
+SELECT session_id, class_id, joined_at FROM live_class_engagement
+WHERE teacher_id = %(user)s ORDER BY joined_at DESC, session_id LIMIT %(limit)s
+"""
+# The teacher's students (those the access rules let them read), most recently
+# seen first: feedback from the teacher, progress in their lessons, attempts at
+# their quizzes; each source read newest first and cut at the limit.
+OVERVIEW_STUDENTS: LiteralString = """
+WITH mine AS (SELECT DISTINCT content_id FROM content_activity WHERE teacher_id = %(user)s)
+SELECT student_id, max(seen) AS last_seen_at FROM (
+    (SELECT student_id, created_at AS seen FROM feedback
+     WHERE teacher_id = %(user)s ORDER BY created_at DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT lp.student_id, lp.last_accessed_at FROM lesson_progress AS lp
+     JOIN mine ON lp.lesson_id = mine.content_id
+     ORDER BY lp.last_accessed_at DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT q.student_id, q.submitted_at FROM quiz_attempts AS q
+     JOIN mine ON q.quiz_id = mine.content_id
+     ORDER BY q.submitted_at DESC LIMIT %(limit)s)
+) AS seen
+GROUP BY student_id ORDER BY last_seen_at DESC, student_id LIMIT %(limit)s
+"""
+# A student's lessons and quizzes, newest first, with the content's latest title.
+OVERVIEW_LESSONS: LiteralString = """
+SELECT lp.lesson_id, t.title, lp.progress_percent, lp.completed_at, lp.last_accessed_at
+FROM lesson_progress AS lp
+LEFT JOIN LATERAL (
+    SELECT title FROM content_activity WHERE content_id = lp.lesson_id
+    ORDER BY "timestamp" DESC LIMIT 1
+) AS t ON true
+WHERE lp.student_id = %(user)s
+ORDER BY lp.last_accessed_at DESC, lp.lesson_id LIMIT %(limit)s
+"""
+OVERVIEW_QUIZZES: LiteralString = """
+SELECT q.quiz_id, t.title, q.best_score, q.attempts, q.passed, q.last_submitted_at
+FROM (
+    SELECT quiz_id, max(score) AS best_score, count(*) AS attempts,
+           bool_or(is_passed) AS passed, max(submitted_at) AS last_submitted_at
+    FROM quiz_attempts WHERE student_id = %(user)s GROUP BY quiz_id
+    ORDER BY last_submitted_at DESC, quiz_id LIMIT %(limit)s
+) AS q
+LEFT JOIN LATERAL (
+    SELECT title FROM content_activity WHERE content_id = q.quiz_id
+    ORDER BY "timestamp" DESC LIMIT 1
+) AS t ON true
+ORDER BY q.last_submitted_at DESC, q.quiz_id
+"""
+
+
 class ReportsRepository(PostgresRepository):
     """Read-only report queries; one pool of its own beside the persist path's."""
 
@@ -343,6 +404,19 @@ class ReportsRepository(PostgresRepository):
 
     def cohorts(self, lesson_id: uuid.UUID) -> list[Row]:
         return self._one(COHORTS, {"lesson": lesson_id})
+
+    def overview(self, user_id: uuid.UUID, limit: int) -> dict[str, list[Row]]:
+        """What a person's dashboard links to, each section newest first."""
+        params = {"user": user_id, "limit": limit}
+        sections = ("content", "live_sessions", "students", "lessons", "quizzes")
+        found = self._queries(
+            (OVERVIEW_CONTENT, params),
+            (OVERVIEW_SESSIONS, params),
+            (OVERVIEW_STUDENTS, params),
+            (OVERVIEW_LESSONS, params),
+            (OVERVIEW_QUIZZES, params),
+        )
+        return dict(zip(sections, found, strict=True))
 
     def recommendation_inputs(
         self, student_id: uuid.UUID, limit: int, lessons: int, peers: int

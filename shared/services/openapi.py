@@ -52,6 +52,9 @@ class Operation:
     level: str = "function"  # the key level in AUTH_MODE=keys: anonymous, function or admin
     target: str | None = None  # the path parameter the rule judges
     discloses: str | None = None  # the access-log action of a successful read of one person
+    # A live view in Redis named by the target ("progress", "lb", ...): its
+    # version is the answer's ETag, and If-None-Match gets a 304.
+    live_view: str | None = None
     request: str | None = None  # schema name of the JSON body
     parameters: tuple[Parameter, ...] = ()
     tags: tuple[str, ...] = ()
@@ -65,10 +68,13 @@ class Operation:
             raise ValueError(f"{self.name}: rule {self.rule.name} needs target={self.target!r}")
         if self.discloses and self.rule.target != "person":
             raise ValueError(f"{self.name}: only a read of one person is a disclosure")
+        if self.live_view and self.target is None:
+            raise ValueError(f"{self.name}: a live view is named by the route's target")
 
     @property
     def path(self) -> str:
-        return f"/{ROUTE_PREFIX}/{self.route}"
+        # A catch-all route parameter ({*rest}) is an ordinary one in OpenAPI.
+        return f"/{ROUTE_PREFIX}/{self.route}".replace("{*", "{")
 
 
 Handler = Callable[..., Any]
@@ -180,6 +186,8 @@ def _response(text: str, name: str | None) -> dict[str, Any]:
 
 def _operation(op: Operation, mode: AuthMode) -> dict[str, Any]:
     responses = dict(op.responses) | ({} if op.rule.public else _REFUSALS)
+    if op.live_view:
+        responses[304] = ("Unchanged since the ETag sent in If-None-Match", None)
     doc: dict[str, Any] = {
         "summary": op.summary,
         "operationId": op.name,

@@ -21,7 +21,9 @@ from shared.http import NotFound
 from shared.models.api import (
     Leaderboard,
     LeaderboardEntry,
+    LessonProgress,
     LessonState,
+    LessonStudent,
     LiveSession,
     LiveTeacher,
     NotificationItem,
@@ -46,6 +48,9 @@ class RealtimeSource(Protocol):
     """What the views need from PostgreSQL (implemented by PostgresRepository)."""
 
     def lesson_progress_for_student(self, student_id: uuid.UUID) -> list[dict[str, Any]]: ...
+    def lesson_progress_for_lesson(
+        self, lesson_id: uuid.UUID, limit: int | None
+    ) -> list[dict[str, Any]]: ...
     def quiz_attempts_for_quiz(self, quiz_id: uuid.UUID) -> list[dict[str, Any]]: ...
     def notifications_for_user(self, user_id: uuid.UUID, limit: int) -> list[dict[str, Any]]: ...
     def live_session(self, session_id: uuid.UUID) -> list[dict[str, Any]]: ...
@@ -152,6 +157,46 @@ def student_progress(
     )
     lessons.sort(key=lambda item: (-item.last_accessed_at.timestamp(), str(item.lesson_id)))
     return StudentProgress(student_id=student_id, lessons=lessons)
+
+
+# --- a lesson's students -------------------------------------------------------------
+
+
+def _lesson_student(student: str, v: dict[str, Any]) -> LessonStudent:
+    return LessonStudent(
+        student_id=uuid.UUID(student),
+        started_at=parse_redis_ts(v["started_at"]),
+        completed_at=parse_redis_ts(v.get("completed_at")),
+        progress_percent=float(v["progress_percent"]),
+        video_watch_time=int(v["video_watch_time"]),
+        sections_read=sorted(json.loads(v.get("sections_read") or "[]")),
+        last_accessed_at=parse_redis_ts(v["last_accessed_at"]),
+    )
+
+
+def _lesson_students_from_rows(rows: list[dict[str, Any]]) -> list[LessonStudent]:
+    return [
+        LessonStudent(student_id=row["student_id"], **state.model_dump(exclude={"lesson_id"}))
+        for row, state in zip(rows, _lessons_from_rows(rows), strict=True)
+    ]
+
+
+def lesson_progress(
+    lesson_id: uuid.UUID, limit: int, realtime: RealtimeRepository, source: RealtimeSource
+) -> LessonProgress:
+    """Each student's progress in one lesson, most recently active first (a class's bars)."""
+    lid = str(lesson_id)
+    students = _redis_first(
+        "lesson progress",
+        lambda: _map(
+            realtime.lesson_progress(lid, limit),
+            lambda found: [_lesson_student(student, v) for student, v in found],
+        ),
+        lambda: realtime.load_lesson(lid, source.lesson_progress_for_lesson(lesson_id, None)),
+        lambda: _lesson_students_from_rows(source.lesson_progress_for_lesson(lesson_id, limit)),
+    )
+    students.sort(key=lambda item: (-item.last_accessed_at.timestamp(), str(item.student_id)))
+    return LessonProgress(lesson_id=lesson_id, students=students)
 
 
 # --- quiz leaderboard --------------------------------------------------------------

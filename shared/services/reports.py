@@ -28,6 +28,7 @@ from shared.models.reports import (
     ForumTrending,
     LessonCohorts,
     LessonReport,
+    Overview,
     QuizReport,
     StudentReport,
     TeacherReport,
@@ -60,6 +61,7 @@ class ReportSource(Protocol):
     def forum_contributors(self, since: datetime, limit: int) -> list[Row]: ...
     def activity(self, unit: str, start: datetime, end: datetime) -> list[Row]: ...
     def cohorts(self, lesson_id: uuid.UUID) -> list[Row]: ...
+    def overview(self, user_id: uuid.UUID, limit: int) -> dict[str, list[Row]]: ...
 
 
 def whole_days_since(now: datetime, days: int) -> datetime:
@@ -281,3 +283,10 @@ def lesson_cohorts(lesson_id: uuid.UUID, source: ReportSource) -> LessonCohorts:
             )
         )
     return LessonCohorts(lesson_id=lesson_id, cohorts=cohorts)
+
+
+def overview(user_id: uuid.UUID, source: ReportSource) -> Overview:
+    """What the person's dashboard links to (each section the newest ``OVERVIEW_ITEMS``)."""
+    return Overview.model_validate(
+        {"user_id": user_id, **source.overview(user_id, limits.OVERVIEW_ITEMS)}
+    )

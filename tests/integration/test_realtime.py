@@ -367,11 +367,18 @@ def test_redis_down_then_back(
         fallback = http.get(f"v1/students/{student}/progress")
         assert fallback.status_code == 200
         assert fallback.json()["lessons"][0]["progress_percent"] == 60.0  # from PostgreSQL
+        assert "ETag" not in fallback.headers  # no version without Redis: always the full answer
+        class_view = http.get(f"v1/lessons/{lesson}/progress")
+        assert class_view.status_code == 200
+        assert class_view.json()["students"][0]["progress_percent"] == 60.0
 
         private_redis.start()  # an empty Redis, as after a restart
         assert http.post("v1/events", json=third).status_code == 202
         back = http.get(f"v1/students/{student}/progress").json()
         assert back["lessons"][0]["progress_percent"] == 90.0  # Redis used again, rebuilt
+        rebuilt = http.get(f"v1/lessons/{lesson}/progress")
+        assert rebuilt.json()["students"][0]["progress_percent"] == 90.0
+        assert rebuilt.headers["ETag"]
         assert http.get("v1/health").status_code == 200
         # Catch-up: the message that failed while Redis was down is replayed.
         assert replay_poison(test_run.storage_connection, environ["REALTIME_QUEUE"]) == 1

@@ -43,7 +43,7 @@ def test_every_http_route_is_documented(app_functions: list[Any]) -> None:
         if trigger.type == "httpTrigger":
             for method in trigger.methods:
                 assert (
-                    trigger.route,
+                    trigger.route.replace("{*", "{"),  # a catch-all is a plain parameter there
                     str(method.value if hasattr(method, "value") else method),
                 ) in documented
 
