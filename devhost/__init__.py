@@ -11,7 +11,11 @@ What it serves
     (405 when only the method is wrong, 404 when no route matches), auth levels
     enforced when `LOCAL_FUNCTION_KEY` / `LOCAL_MASTER_KEY` are set (key in
     header `x-functions-key` or query `code`; the master key satisfies every
-    level), an unhandled exception -> 500 with the traceback logged.
+    level), an unhandled exception -> 500 with the traceback logged. Its own
+    401/404/405 have empty bodies, as the real host's; a body over
+    `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` bytes (default 100 MB) gets 413
+    `{"error": ...}`, from Content-Length before the body is read, or as soon
+    as a chunked body grows past it.
   - Queue triggers polled like the host's queue listener, with poison queues,
     and queue output bindings (`func.Out`, or `$return`).
   - Timer triggers on NCRONTAB (6 or 5 fields) or TimeSpan schedules,
@@ -46,8 +50,11 @@ Configuration read from the app directory
 
 Command line
   python -m devhost [--app-dir .] [--port 7071] [--host 127.0.0.1]
-                    [--no-queues] [--no-timers] [--verbose]
-  Prints the function list, serves until Ctrl-C or SIGTERM, then drains.
+                    [--no-queues] [--no-timers] [--shutdown-grace 10] [--verbose]
+  Prints the function list, serves until Ctrl-C or SIGTERM, then stops in bounded
+  time (devhost/__main__.py has the contract): no new requests or polls at once,
+  work in flight gets the grace period (DEVHOST_SHUTDOWN_GRACE), the rest is
+  abandoned and logged; exit 0 when everything finished, else 1.
 
 From tests
   with DevHost(app_dir, port=0, environ={"SETTING": "value"}) as host:
@@ -61,11 +68,15 @@ From tests
   is unusable (functions the host cannot run are listed in `host.errors`).
   `wait_idle` also waits for messages one function queued for another and for
   failed messages waiting out their visibility timeout; it raises TimeoutError
-  naming what is still busy. `stop()` (or leaving the `with`) stops polling
-  and timers, lets work in flight finish, then stops serving. Hosts in one
-  process share os.environ, so run them one after another.
+  naming what is still busy. `stop(timeout=None)` (or leaving the `with`) stops
+  serving, polling and timers at once, gives work in flight `timeout` seconds
+  (default: the constructor's `stop_timeout`, 10), then abandons it; it returns
+  a StopReport (`drained`, `abandoned`, `threads` still running function code)
+  within timeout + ~2.5 s. Hosts in one process share os.environ, so run them
+  one after another.
 """
 
 from devhost.host import DevHost, HostStartError
+from devhost.shutdown import StopReport
 
-__all__ = ["DevHost", "HostStartError"]
+__all__ = ["DevHost", "HostStartError", "StopReport"]

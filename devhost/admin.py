@@ -24,6 +24,7 @@ from devhost.auth import ADMIN, Keys, presented_key
 from devhost.invoker import HOST_API_REASON, Invoker
 from devhost.loader import FunctionSpec, HttpTrigger, QueueTrigger
 from devhost.queues import queue_trigger_value
+from devhost.shutdown import InFlight
 from devhost.timers import timer_request
 
 # How long Azure Storage keeps a message by default, for the synthetic message's expiry.
@@ -39,6 +40,7 @@ class AdminApi:
         keys: Keys,
         invoker: Invoker,
         activity: Activity,
+        in_flight: InFlight,
     ) -> None:
         # Function names are case-insensitive in the host's APIs.
         self._functions = {fn.name.lower(): fn for fn in functions}
@@ -46,8 +48,8 @@ class AdminApi:
         self._keys = keys
         self._invoker = invoker
         self._activity = activity
+        self._in_flight = in_flight
         self._started = time.monotonic()
-        self._background: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.BaseRequest, raw_path: str) -> web.Response:
         if not self._keys.allows(ADMIN, presented_key(request.headers, request.query)):
@@ -72,10 +74,6 @@ class AdminApi:
             status["errors"] = [f"{name}: {why}" for name, why in self._errors.items()]
         return status
 
-    async def drain(self) -> None:
-        """Wait for the functions started through this API."""
-        await asyncio.gather(*self._background)
-
     async def _invoke(self, request: web.BaseRequest, name: str) -> web.Response:
         fn = self._functions.get(name.lower())
         if fn is None:
@@ -91,18 +89,14 @@ class AdminApi:
             return web.json_response({"error": "the body must be JSON"}, status=400)
         given = document.get("input", "") if isinstance(document, dict) else ""
         value = _trigger_value(fn, given if isinstance(given, str) else json.dumps(given))
-        # Counted as busy from now, so a caller that waits for idle after the 202 waits for it.
+        # Counted as busy from now, so a caller that waits for idle after the 202 waits for it;
+        # done even when the task is cancelled (at shutdown) before it starts.
         self._activity.begin()
-        task = asyncio.create_task(self._run(fn, value))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task = asyncio.create_task(self._invoker.invoke(fn, value, reason=HOST_API_REASON))
+        task.add_done_callback(lambda _: self._activity.end())
+        # InFlight keeps the task referenced until it ends.
+        self._in_flight.add(task, f"admin-API run of Functions.{fn.name}")
         return web.Response(status=202)
-
-    async def _run(self, fn: FunctionSpec, value: Any) -> None:
-        try:
-            await self._invoker.invoke(fn, value, reason=HOST_API_REASON)
-        finally:
-            self._activity.end()
 
 
 def _trigger_value(fn: FunctionSpec, text: str) -> Any:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -15,8 +19,17 @@ from devhost.easyauth import EasyAuthSettings
 from devhost.http import route_template
 from devhost.loader import FunctionSpec, load_app, unload_app
 from devhost.runtime import HostRuntime, RuntimeOptions
-from devhost.settings import HostConfig, apply_local_settings, load_host_config, local_cors
+from devhost.settings import (
+    HostConfig,
+    apply_local_settings,
+    load_host_config,
+    local_cors,
+    request_body_limit,
+)
+from devhost.shutdown import CLOSE_MARGIN, DEFAULT_GRACE, StopReport
 from devhost.timers import schedule_zone
+
+log = logging.getLogger("devhost")
 
 
 class HostStartError(RuntimeError):
@@ -41,7 +54,7 @@ class DevHost:
         timers: bool = True,
         environ: Mapping[str, str] | None = None,
         start_timeout: float = 60.0,
-        stop_timeout: float = 60.0,
+        stop_timeout: float = DEFAULT_GRACE,
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
         self._options = RuntimeOptions(host=host, port=port, queues=queues, timers=timers)
@@ -53,6 +66,8 @@ class DevHost:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._grace = stop_timeout
+        self._stopped: concurrent.futures.Future[StopReport] = concurrent.futures.Future()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -65,6 +80,7 @@ class DevHost:
             config = load_host_config(self.app_dir)
             cors = local_cors(self.app_dir)
             easy_auth = EasyAuthSettings.from_environ(os.environ)
+            body_limit = request_body_limit(os.environ)
             loaded = load_app(self.app_dir, os.environ)
         except BaseException:
             self._restore_environ()
@@ -77,6 +93,7 @@ class DevHost:
             zone=schedule_zone(os.environ),
             easy_auth=easy_auth,
             cors=cors,
+            body_limit=body_limit,
         )
         try:
             self._run_in_thread(runtime)
@@ -87,19 +104,39 @@ class DevHost:
         self._runtime = runtime
         return self
 
-    def stop(self) -> None:
-        """Stop polling and timers, let work in flight finish, stop serving."""
-        if self._thread is None or self._loop is None or self._stop_requested is None:
-            return
-        self._loop.call_soon_threadsafe(self._stop_requested.set)
-        self._thread.join(self._stop_timeout)
-        stuck = self._thread.is_alive()
+    def stop(self, timeout: float | None = None) -> StopReport:
+        """Take no new work at once, give the work in flight `timeout` seconds (default: the
+        `stop_timeout` given to the constructor) to finish, then abandon it.
+
+        Returns within timeout + ~2.5 s whatever the functions or storage are doing; the
+        report (also logged) names what was abandoned and the threads still running
+        function code, which cannot be stopped.
+        """
+        thread, loop, requested = self._thread, self._loop, self._stop_requested
+        if thread is None or loop is None or requested is None:
+            return StopReport()
+        self._grace = self._stop_timeout if timeout is None else timeout
+        waited = self._grace + CLOSE_MARGIN
+        deadline = time.monotonic() + waited
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(requested.set)
+        try:
+            report = self._stopped.result(timeout=waited)
+        except TimeoutError:
+            stuck = "the host's event loop did not stop: does a coroutine function block it?"
+            report = StopReport(
+                (stuck,), tuple(self._runtime.busy_threads()) if self._runtime else ()
+            )
+        except Exception as exc:
+            report = StopReport((f"stopping failed: {exc!r}",))
+        thread.join(max(0.1, deadline - time.monotonic()))
         self._thread = None
         if self._runtime is not None:
             unload_app(self._runtime.loaded)
         self._restore_environ()
-        if stuck:
-            raise TimeoutError(f"devhost did not stop within {self._stop_timeout}s")
+        for line in report.lines():
+            (log.info if report.drained else log.warning)("%s", line)
+        return report
 
     def __enter__(self) -> DevHost:
         # `with DevHost(...).start() as host:` works too.
@@ -172,6 +209,7 @@ class DevHost:
     def _run_in_thread(self, runtime: HostRuntime) -> None:
         ready = threading.Event()
         failure: list[BaseException] = []
+        self._stopped = concurrent.futures.Future()
 
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
@@ -184,7 +222,11 @@ class DevHost:
                 return
             ready.set()
             await self._stop_requested.wait()
-            await runtime.stop()
+            try:
+                self._stopped.set_result(await runtime.stop(self._grace))
+            except BaseException as exc:
+                self._stopped.set_exception(exc)
+                raise
 
         # A daemon thread: a host a test forgot to stop must not keep the process alive.
         self._thread = threading.Thread(

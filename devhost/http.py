@@ -17,6 +17,7 @@ from typing import Any
 import azure.functions as func
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import HttpVersion11
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
@@ -29,11 +30,11 @@ from devhost.easyauth import PRINCIPAL_PREFIX, EasyAuth
 from devhost.invoker import HOST_API_REASON, Invoker
 from devhost.loader import FunctionSpec, HttpTrigger
 from devhost.routes import MethodNotAllowed, Router
+from devhost.settings import BODY_LIMIT_SETTING, DEFAULT_BODY_LIMIT
+from devhost.shutdown import CLOSE_TIMEOUT, InFlight
 
 log = logging.getLogger("devhost")
 
-# The Functions host accepts request bodies up to 100 MB.
-MAX_REQUEST_BODY = 100 * 1024 * 1024
 # Left to the server to set: the body is re-framed here.
 _HOP_HEADERS = frozenset(("content-length", "transfer-encoding", "connection"))
 
@@ -44,7 +45,11 @@ def route_template(route_prefix: str, route: str) -> str:
 
 
 class HttpFrontend:
-    """Answers every request: CORS, /.auth, admin API, HTTP functions, 404/405/401/500."""
+    """Answers every request: CORS, /.auth, admin API, HTTP functions, 404/405/401/413/500.
+
+    Like the real host it sends empty bodies for its own 401, 404 and 405; 413 (and 503
+    while stopping) carry `{"error": ...}`, the shape the app's own errors have.
+    """
 
     def __init__(
         self,
@@ -55,8 +60,13 @@ class HttpFrontend:
         invoker: Invoker,
         admin: AdminApi,
         easy_auth: EasyAuth,
+        in_flight: InFlight,
         cors: Cors | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
     ) -> None:
+        self.body_limit = body_limit
+        self.stopping = False  # set at shutdown: any request still arriving gets a 503
+        self._in_flight = in_flight
         self._keys = keys
         self._invoker = invoker
         self._admin = admin
@@ -69,6 +79,13 @@ class HttpFrontend:
                 self._router.add(template, fn.trigger.methods, fn)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self.stopping:
+            return _closing(_error(503, "the host is shutting down"))
+        path = request.raw_path.split("?", 1)[0]  # the query may hold a key: never logged
+        with self._in_flight.track(f"HTTP {request.method} {path}"):
+            return await self._handle(request)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         cors = self._cors
         if cors is None or (origin := request.headers.get(hdrs.ORIGIN)) is None:
             return await self._respond(request)
@@ -98,9 +115,19 @@ class HttpFrontend:
             fn.trigger.auth_level, presented_key(request.headers, request.query)
         ):
             return web.Response(status=401)
-        function_request = await to_function_request(
+        # Refused from the header, before a byte of the body is read, as the host does.
+        declared = request.content_length
+        if declared is not None and declared > self.body_limit:
+            return _closing(_too_large(self.body_limit, declared))
+        if request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
+            await _send_continue(request)
+        body = await read_body(request, self.body_limit)
+        if body is None:  # a chunked body that grew past the limit
+            return _closing(_too_large(self.body_limit))
+        function_request = to_function_request(
             request,
             found.route_params,
+            body,
             strip_principal=not self._easy_auth.trust_client,
             principal=self._easy_auth.identity(request),
         )
@@ -114,9 +141,48 @@ class HttpFrontend:
             return web.Response(status=500, text="Internal Server Error")
 
 
-async def to_function_request(
+async def read_body(request: web.BaseRequest, limit: int) -> bytes | None:
+    """The request body, or None as soon as it grows past `limit` bytes (the rest unread)."""
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def _send_continue(request: web.BaseRequest) -> None:
+    # The low-level server leaves `Expect: 100-continue` to the handler; without the interim
+    # answer curl waits a second before it sends a body over 1 MB.
+    if request.version == HttpVersion11:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response proper has not started
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _too_large(limit: int, declared: int | None = None) -> web.Response:
+    if declared is None:  # chunked: refused once past the limit, the size is unknown
+        return _error(
+            413, f"request body is over the limit of {limit} bytes ({BODY_LIMIT_SETTING})"
+        )
+    return _error(
+        413, f"request body is {declared} bytes; the limit is {limit} bytes ({BODY_LIMIT_SETTING})"
+    )
+
+
+def _closing(response: web.Response) -> web.Response:
+    # Connection: close, so that a body the client may still be sending is not waited for.
+    response.force_close()
+    return response
+
+
+def to_function_request(
     request: web.BaseRequest,
     route_params: Mapping[str, str],
+    body: bytes,
     *,
     strip_principal: bool = True,
     principal: Mapping[str, str] | None = None,
@@ -143,7 +209,7 @@ async def to_function_request(
         headers=headers,
         params=params,
         route_params=dict(route_params),
-        body=await request.read(),
+        body=body,
     )
 
 
@@ -168,12 +234,22 @@ def to_web_response(value: Any) -> web.Response:
 
 async def start_server(handler: web.Server, host: str, port: int) -> tuple[web.ServerRunner, int]:
     """Listen on host:port (0 = any free port); returns the runner and the bound port."""
-    runner = web.ServerRunner(handler, shutdown_timeout=5.0)
+    # By cleanup the host has drained or cancelled every request itself (devhost/shutdown.py).
+    runner = web.ServerRunner(handler, shutdown_timeout=CLOSE_TIMEOUT / 2)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0][1]
     return runner, int(bound)
+
+
+async def stop_listening(runner: web.ServerRunner) -> None:
+    """Refuse new connections and close idle keep-alive ones, at once; a connection with a
+    request in progress closes after its response."""
+    for site in list(runner.sites):
+        await site.stop()  # closes the listening socket; waits for nothing
+    if runner.server is not None:
+        runner.server.pre_shutdown()
 
 
 def make_server(frontend: HttpFrontend) -> web.Server:
@@ -187,7 +263,7 @@ def make_server(frontend: HttpFrontend) -> web.Server:
         task: asyncio.Task[None],
     ) -> web.BaseRequest:
         return web.BaseRequest(
-            message, payload, protocol, writer, task, loop, client_max_size=MAX_REQUEST_BODY
+            message, payload, protocol, writer, task, loop, client_max_size=frontend.body_limit
         )
 
     # No access log: the invoker already logs every execution, and logging twice costs time.

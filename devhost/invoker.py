@@ -135,6 +135,13 @@ class Invoker:
         self._activity = activity
         self._write_queue = write_queue
         self._timeout = function_timeout.total_seconds() if function_timeout else None
+        # thread name -> function name, while a pool thread runs a synchronous function
+        self._threads: dict[str, str] = {}
+
+    def busy_threads(self) -> list[str]:
+        """The pool threads running function code now (safe to call from any thread)."""
+        running = dict(self._threads)  # one atomic copy: the pool threads change it
+        return [f"thread '{name}' is still running Functions.{fn}" for name, fn in running.items()]
 
     async def invoke(self, fn: FunctionSpec, trigger_value: Any, *, reason: str) -> Invocation:
         invocation_id = str(uuid.uuid4())
@@ -154,6 +161,15 @@ class Invoker:
                     await self._write_queue(output, value)
                 elif isinstance(output, HttpOutput):
                     response = value
+        except asyncio.CancelledError:
+            # The host is stopping and the grace period is over.
+            log.warning(
+                "Executed 'Functions.%s' (Cancelled, Id=%s, Duration=%dms)",
+                fn.name,
+                invocation_id,
+                _elapsed_ms(started),
+            )
+            raise
         except Exception as exc:
             log.error(
                 "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
@@ -177,7 +193,7 @@ class Invoker:
         if fn.is_async:
             running: Awaitable[Any] = fn.user_function(**kwargs)
         else:
-            call = functools.partial(fn.user_function, **kwargs)
+            call = functools.partial(self._in_thread, fn, kwargs)
             running = asyncio.get_running_loop().run_in_executor(self._executor, call)
         deadline = asyncio.timeout(self._timeout)
         try:
@@ -191,6 +207,14 @@ class Invoker:
                 f"Timeout value of {format_timespan(timedelta(seconds=self._timeout or 0))} "
                 f"exceeded by function 'Functions.{fn.name}'"
             ) from exc
+
+    def _in_thread(self, fn: FunctionSpec, kwargs: dict[str, Any]) -> Any:
+        name = threading.current_thread().name
+        self._threads[name] = fn.name
+        try:
+            return fn.user_function(**kwargs)
+        finally:
+            del self._threads[name]
 
 
 def _elapsed_ms(started: float) -> int:

@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
@@ -43,12 +43,16 @@ from devhost.activity import Activity
 from devhost.invoker import Invoker
 from devhost.loader import FunctionSpec, QueueOutput, QueueTrigger
 from devhost.settings import MIN_POLLING_INTERVAL, QueueOptions
+from devhost.shutdown import InFlight
 
 log = logging.getLogger("devhost")
 
 # How long a received message stays invisible while its function runs (renewed at half-time).
 MESSAGE_LEASE = timedelta(minutes=10)
 POISON_SUFFIX = "-poison"
+# Per storage call try, in seconds (Azurite answers in milliseconds).
+STORAGE_CONNECT_TIMEOUT = 5
+STORAGE_READ_TIMEOUT = 20
 
 
 def encode_message(body: str | bytes, encoding: str) -> str:
@@ -97,10 +101,18 @@ class QueueClients:
     def get(self, connection: str, queue_name: str) -> QueueClient:
         key = (connection, queue_name)
         if key not in self._clients:
-            # The SDK's default retries wait 15 s, 18 s, then 42 s: far too long for a local
-            # host whose pollers retry anyway. Two quick retries ride out a busy emulator.
+            # The SDK's default retries wait 15 s, 18 s, then 42 s, and each try may wait
+            # 300 s to connect and 300 s to read: far too long for a local host whose pollers
+            # retry anyway, and a hung emulator would hold every call for many minutes.
+            # Two quick retries ride out a busy emulator.
             self._clients[key] = QueueClient.from_connection_string(
-                connection, queue_name, initial_backoff=1, increment_base=1, retry_total=2
+                connection,
+                queue_name,
+                initial_backoff=1,
+                increment_base=1,
+                retry_total=2,
+                connection_timeout=STORAGE_CONNECT_TIMEOUT,
+                read_timeout=STORAGE_READ_TIMEOUT,
             )
         return self._clients[key]
 
@@ -113,9 +125,10 @@ class QueueClients:
         return client
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
+        clients = list(self._clients.values())
         self._clients.clear()
+        for client in clients:
+            await client.close()
 
 
 class QueueOutputWriter:
@@ -179,6 +192,15 @@ class Backoff:
 class _Lease:
     message_id: str
     pop_receipt: str
+    visible_again: datetime | None  # when the message reappears unless deleted first
+
+    def redelivery_note(self) -> str:
+        when = (
+            f"by {self.visible_again.astimezone(UTC):%H:%M:%S} UTC"
+            if self.visible_again is not None
+            else f"within {MESSAGE_LEASE}"
+        )
+        return f"not deleted, so the queue delivers it again once its lease ends ({when})"
 
 
 class QueuePoller:
@@ -192,6 +214,7 @@ class QueuePoller:
         clients: QueueClients,
         invoker: Invoker,
         activity: Activity,
+        in_flight: InFlight,
         eager: Callable[[], bool],
     ) -> None:
         assert isinstance(fn.trigger, QueueTrigger)
@@ -203,6 +226,7 @@ class QueuePoller:
         self._clients = clients
         self._invoker = invoker
         self._activity = activity
+        self._in_flight = in_flight
         self._eager = eager  # someone waits for idle: poll fast and report empty queues
         self._backoff = Backoff(
             MIN_POLLING_INTERVAL.total_seconds(), options.max_polling_interval.total_seconds()
@@ -223,13 +247,15 @@ class QueuePoller:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Stop fetching, then let the messages in flight finish (as the host drains)."""
+    def stop_polling(self) -> asyncio.Task[None] | None:
+        """Stop fetching at once, even mid-receive; returns the polling task, now cancelled.
+
+        The messages in flight are not touched: they are in the host's InFlight.
+        """
         self._stopping = True
-        self._wake.set()
         if self._task is not None:
-            await self._task
-        await asyncio.gather(*self._processing)
+            self._task.cancel()
+        return self._task
 
     async def _run(self) -> None:
         found_since_delay = False
@@ -246,9 +272,14 @@ class QueuePoller:
             if batch:
                 found_since_delay = True
                 for message in batch:
-                    task = asyncio.create_task(self._process(message))
+                    lease = _Lease(message.id, str(message.pop_receipt), message.next_visible_on)
+                    task = asyncio.create_task(self._process(message, lease))
                     self._processing.add(task)
                     task.add_done_callback(self._processing.discard)
+                    label = f"queue '{self.queue_name}': message {message.id}"
+                    self._in_flight.add(
+                        task, f"{label} (Functions.{self.fn.name})", lease.redelivery_note
+                    )
                 while len(self._processing) > self._options.new_batch_threshold:
                     await asyncio.wait(self._processing, return_when=asyncio.FIRST_COMPLETED)
                 continue
@@ -286,17 +317,16 @@ class QueuePoller:
             self.confirmed_empty_at = started
             self._activity.notify()
 
-    async def _process(self, message: StoredMessage) -> None:
+    async def _process(self, message: StoredMessage, lease: _Lease) -> None:
         self._activity.begin()
         try:
-            await self._handle(message)
+            await self._handle(message, lease)
         except Exception:
             log.exception("Queue '%s': message %s was not completed", self.queue_name, message.id)
         finally:
             self._activity.end()
 
-    async def _handle(self, message: StoredMessage) -> None:
-        lease = _Lease(message.id, str(message.pop_receipt))
+    async def _handle(self, message: StoredMessage, lease: _Lease) -> None:
         max_dequeue = self._options.max_dequeue_count
         if message.dequeue_count is not None and message.dequeue_count > max_dequeue:
             await self._move_to_poison(message, lease)
@@ -345,6 +375,7 @@ class QueuePoller:
                 log.warning("Queue '%s': could not renew message lease: %s", self.queue_name, exc)
                 return
             lease.pop_receipt = str(updated.pop_receipt)
+            lease.visible_again = updated.next_visible_on
 
     async def _move_to_poison(self, message: StoredMessage, lease: _Lease) -> None:
         log.warning(

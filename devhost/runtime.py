@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import Any
 
 from aiohttp import web
 
@@ -15,11 +17,12 @@ from devhost.admin import AdminApi
 from devhost.auth import Keys
 from devhost.cors import Cors
 from devhost.easyauth import LOGIN_PATH, TRUST_SETTING, EasyAuth, EasyAuthSettings
-from devhost.http import HttpFrontend, make_server, route_template, start_server
+from devhost.http import HttpFrontend, make_server, route_template, start_server, stop_listening
 from devhost.invoker import Invoker, make_executor
 from devhost.loader import HttpTrigger, LoadedApp, QueueTrigger, TimerTrigger
 from devhost.queues import QueueClients, QueueOutputWriter, QueuePoller
-from devhost.settings import CorsSettings, HostConfig
+from devhost.settings import DEFAULT_BODY_LIMIT, CorsSettings, HostConfig
+from devhost.shutdown import CANCEL_WAIT, CLOSE_TIMEOUT, InFlight, StopReport
 from devhost.timers import TimerRunner
 
 log = logging.getLogger("devhost")
@@ -46,6 +49,7 @@ class HostRuntime:
         zone: tzinfo,
         easy_auth: EasyAuthSettings | None = None,
         cors: CorsSettings | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
     ) -> None:
         self.loaded = loaded
         self.config = config
@@ -55,6 +59,7 @@ class HostRuntime:
         self._zone = zone
         self._easy_auth = easy_auth or EasyAuthSettings()
         self._cors = cors
+        self._body_limit = body_limit
         self._idle_waiters = 0
         self._runner: web.ServerRunner | None = None
         self.pollers: list[QueuePoller] = []
@@ -62,12 +67,13 @@ class HostRuntime:
 
     async def start(self) -> None:
         self.activity = Activity()
+        self.in_flight = InFlight()
         self._executor = make_executor()
         self._clients = QueueClients()
         writer = QueueOutputWriter(
             self._clients, self.config.queues.message_encoding, self._wake_queue
         )
-        invoker = Invoker(
+        self._invoker = invoker = Invoker(
             executor=self._executor,
             activity=self.activity,
             write_queue=writer,
@@ -80,15 +86,18 @@ class HostRuntime:
             keys=self._keys,
             invoker=invoker,
             activity=self.activity,
+            in_flight=self.in_flight,
         )
-        frontend = HttpFrontend(
+        self._frontend = frontend = HttpFrontend(
             functions,
             route_prefix=self.config.route_prefix,
             keys=self._keys,
             invoker=invoker,
             admin=self._admin,
             easy_auth=EasyAuth(self._easy_auth),
+            in_flight=self.in_flight,
             cors=Cors(self._cors) if self._cors is not None else None,
+            body_limit=self._body_limit,
         )
         if self._easy_auth.trust_client:
             log.warning(
@@ -106,6 +115,7 @@ class HostRuntime:
                     clients=self._clients,
                     invoker=invoker,
                     activity=self.activity,
+                    in_flight=self.in_flight,
                     eager=lambda: self._idle_waiters > 0,
                 )
                 for fn in functions
@@ -113,7 +123,7 @@ class HostRuntime:
             ]
         if self.options.timers:
             self.timers = [
-                TimerRunner(fn, invoker=invoker, zone=self._zone)
+                TimerRunner(fn, invoker=invoker, zone=self._zone, in_flight=self.in_flight)
                 for fn in functions
                 if isinstance(fn.trigger, TimerTrigger)
             ]
@@ -133,14 +143,39 @@ class HostRuntime:
         for timer in self.timers:
             timer.start()
 
-    async def stop(self) -> None:
-        """Stop taking work, let work in flight finish, then close everything."""
-        await asyncio.gather(*(t.stop() for t in self.timers), *(p.stop() for p in self.pollers))
+    async def stop(self, grace: float) -> StopReport:
+        """Take no new work at once, give the work in flight `grace` seconds, then cancel
+        what is left and close everything; returns within grace + CLOSE_MARGIN seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        # Nothing in this first step waits on storage, on a client or on a function.
+        self._frontend.stopping = True
         if self._runner is not None:
-            await self._runner.cleanup()
-        await self._admin.drain()
-        await self._clients.close()
+            await stop_listening(self._runner)
+        loops = [p.stop_polling() for p in self.pollers] + [
+            t.stop_scheduling() for t in self.timers
+        ]
+        if self.in_flight:
+            log.info(
+                "Waiting up to %gs for %d request(s), message(s) and run(s) in flight",
+                grace,
+                len(self.in_flight),
+            )
+        abandoned = await self.in_flight.drain(deadline)
+        tasks = [task for task in loops if task is not None]
+        if tasks:
+            # Timers whose run was cancelled end with it, the others return once told to.
+            await asyncio.wait(tasks, timeout=CANCEL_WAIT)
+        if self._runner is not None:
+            await _bounded(self._runner.cleanup(), "closing the HTTP server")
+        await _bounded(self._clients.close(), "closing the storage clients")
+        # Queued calls are dropped; threads running function code cannot be stopped.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        return StopReport(tuple(abandoned), tuple(self._invoker.busy_threads()))
+
+    def busy_threads(self) -> list[str]:
+        """Threads running function code (callable from any thread)."""
+        return self._invoker.busy_threads()
 
     async def wait_idle(self, timeout: float) -> None:
         """Return once nothing is in flight and every trigger queue was seen empty since.
@@ -199,3 +234,13 @@ class HostRuntime:
                 lines.append(f"{fn.name}: timerTrigger (schedule: {trigger.schedule.expression})")
         lines.extend(f"{name}: NOT RUNNING: {why}" for name, why in self.loaded.errors.items())
         return lines
+
+
+async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
+    # A close that hangs (a connection to a frozen emulator) must not hold up the exit.
+    try:
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT)
+    except TimeoutError:
+        log.warning("Shutdown: gave up %s after %gs", what, CLOSE_TIMEOUT)
+    except Exception:
+        log.exception("Shutdown: %s failed", what)

@@ -18,6 +18,10 @@ MAX_BATCH_SIZE = 32
 # The real queue listener never polls faster than this, whatever maxPollingInterval says.
 MIN_POLLING_INTERVAL = timedelta(milliseconds=100)
 
+# The app setting the host reads its request body limit from, in bytes (default 100 MB).
+BODY_LIMIT_SETTING = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"
+DEFAULT_BODY_LIMIT = 100 * 1024 * 1024
+
 _EXPRESSION = re.compile(r"%([^%]+)%")
 
 
@@ -110,6 +114,20 @@ def _local_host_section(app_dir: Path) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: 'Host' must be an object")
     return {str(k).lower(): v for k, v in section.items()}
+
+
+def request_body_limit(environ: Mapping[str, str]) -> int:
+    """The largest request body HTTP functions accept, in bytes."""
+    text = environ.get(BODY_LIMIT_SETTING, "").strip()
+    if not text:
+        return DEFAULT_BODY_LIMIT
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = -1
+    if limit <= 0:
+        raise ConfigError(f"{BODY_LIMIT_SETTING}={text!r}: expected a positive number of bytes")
+    return limit
 
 
 def resolve_expression(text: str, environ: Mapping[str, str]) -> str:

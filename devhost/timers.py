@@ -23,6 +23,7 @@ from azure.functions.timer import TimerRequest
 
 from devhost.invoker import Invocation, Invoker
 from devhost.loader import FunctionSpec, TimerTrigger
+from devhost.shutdown import InFlight
 
 log = logging.getLogger("devhost")
 
@@ -57,11 +58,14 @@ def timer_request(
 class TimerRunner:
     """Fires one timer function on its schedule."""
 
-    def __init__(self, fn: FunctionSpec, *, invoker: Invoker, zone: tzinfo) -> None:
+    def __init__(
+        self, fn: FunctionSpec, *, invoker: Invoker, zone: tzinfo, in_flight: InFlight
+    ) -> None:
         assert isinstance(fn.trigger, TimerTrigger)
         self.fn = fn
         self._trigger = fn.trigger
         self._invoker = invoker
+        self._in_flight = in_flight
         self._zone = zone
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -69,11 +73,11 @@ class TimerRunner:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"timer {self.fn.name}")
 
-    async def stop(self) -> None:
-        """Stop scheduling; a run in progress finishes first."""
+    def stop_scheduling(self) -> asyncio.Task[None] | None:
+        """Fire no more; returns the task, which ends once a run in progress (in the host's
+        InFlight) finishes."""
         self._stop.set()
-        if self._task is not None:
-            await self._task
+        return self._task
 
     async def _run(self) -> None:
         last: datetime | None = None
@@ -101,7 +105,8 @@ class TimerRunner:
 
     async def _fire(self, request: Any, reason: str) -> Invocation:
         # A failed run is logged by the invoker; the schedule simply goes on.
-        return await self._invoker.invoke(self.fn, request, reason=reason)
+        with self._in_flight.track(f"timer run of Functions.{self.fn.name}"):
+            return await self._invoker.invoke(self.fn, request, reason=reason)
 
 
 def _seconds_until(moment: datetime) -> float:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +24,8 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 from devhost import DevHost
 
 HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+BLOCKING_APP = HERE / "sample_app_blocking"
 HTTP_APP = HERE / "sample_app_http"
 NO_KEYS = {"LOCAL_FUNCTION_KEY": "", "LOCAL_MASTER_KEY": ""}
 QUEUE_APP = HERE / "sample_app_queues"
@@ -131,6 +138,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
         time.sleep(0.02)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 def b64(text: str | bytes) -> str:
     """How a base64-encoding producer stores a message body."""
     raw = text.encode() if isinstance(text, str) else text
@@ -142,3 +163,130 @@ def keyless_http_host() -> Iterator[DevHost]:
     """The HTTP sample app, no keys enforced, no queues or timers: one per test module."""
     with DevHost(HTTP_APP, port=0, environ=NO_KEYS, queues=False, timers=False) as running:
         yield running
+
+
+AZURITE = REPO / "tools" / "azurite" / "node_modules" / ".bin" / "azurite"
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+class PrivateAzurite:
+    """An Azurite of one test's own on spare ports, which the test may kill or freeze
+    (never the machine's shared one on 10000-10002)."""
+
+    def __init__(self, location: Path) -> None:
+        if not AZURITE.exists():
+            pytest.fail(f"Azurite is not installed at {AZURITE}: run make services", False)
+        blob, queue, table = self.ports = (free_port(), free_port(), free_port())
+        self.connection = (
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{blob}/{DEV_ACCOUNT};"
+            f"QueueEndpoint=http://127.0.0.1:{queue}/{DEV_ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{table}/{DEV_ACCOUNT};"
+        )
+        location.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
+                "--location", str(location), "--blobPort", str(blob), "--queuePort", str(queue),
+                "--tablePort", str(table), "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1",
+                "--tableHost", "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(lambda: port_open(queue), timeout=30, what="the private Azurite")
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def freeze(self) -> None:
+        """It keeps its ports, so connections open, but it answers nothing."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.kill()
+
+
+@pytest.fixture
+def private_azurite(tmp_path: Path) -> Iterator[PrivateAzurite]:
+    azurite = PrivateAzurite(tmp_path / "azurite")
+    try:
+        yield azurite
+    finally:
+        azurite.close()
+
+
+class CliHost:
+    """`python -m devhost` in a subprocess, its output collected as it comes."""
+
+    def __init__(self, app_dir: Path, *args: str, environ: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        command = [sys.executable, "-m", "devhost", "--app-dir", str(app_dir)]
+        self.process = subprocess.Popen(
+            [*command, "--port", str(self.port), *args],
+            cwd=REPO,
+            env={**os.environ, **(environ or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def url(self, route: str) -> str:
+        return f"http://127.0.0.1:{self.port}/api/{route}"
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> None:
+        """Wait until `text` appears in the output (failing early if the process ends)."""
+
+        def seen() -> bool:
+            if text in self.output:
+                return True
+            if self.process.poll() is not None:
+                self._reader.join(5)
+                if text in self.output:
+                    return True
+                pytest.fail(f"devhost exited ({self.process.returncode}):\n{self.output}")
+            return False
+
+        wait_until(seen, timeout=timeout, what=f"{text!r} in the output:\n{self.output}")
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for the process to end; its exit code (or fail after `timeout` seconds)."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"devhost still running after {timeout}s:\n{self.output}")
+        self._reader.join(5)
+        return code
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(5)
+
+
+@pytest.fixture
+def cli_hosts() -> Iterator[list[CliHost]]:
+    """Put the CliHosts a test starts here: they are killed if the test leaves them running."""
+    started: list[CliHost] = []
+    try:
+        yield started
+    finally:
+        for host in started:
+            host.close()

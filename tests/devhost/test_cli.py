@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,15 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.devhost.conftest import HTTP_APP, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.devhost.conftest import HTTP_APP, REPO, free_port, wait_until
 
 
 def answers(url: str) -> bool:

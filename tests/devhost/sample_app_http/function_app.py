@@ -108,3 +108,9 @@ def whoami(req: func.HttpRequest) -> func.HttpResponse:
     """The principal headers this function was given (Easy Auth's, or forged ones)."""
     seen = {k: v for k, v in req.headers.items() if k.lower().startswith("x-ms-client-principal")}
     return func.HttpResponse(json.dumps(seen), mimetype="application/json")
+
+
+@app.route(route="size", methods=["POST", "PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+def body_size(req: func.HttpRequest) -> func.HttpResponse:
+    """How many body bytes the function was given."""
+    return func.HttpResponse(str(len(req.get_body())))
