@@ -121,7 +121,7 @@ doctor: bootstrap settings ## azure-functions-doctor on the app (fails on any un
 
 # --- tools -------------------------------------------------------------------------------
 
-simulate: bootstrap ## send simulated events to a running app: make simulate ARGS="--events 5000"
+simulate: bootstrap ## send simulated events to a running app: ARGS="--events 5000", or ARGS=--live
 	$(PY) scripts/simulate.py $(ARGS)
 
 BENCH ?= *
