@@ -1,7 +1,9 @@
 """Queue trigger: archive a message's events to Azure Table storage.
 
-Upserts keyed by event make a redelivery overwrite, never duplicate; errors
-propagate so the host retries and finally dead-letters the message.
+Upserts keyed by event make a redelivery overwrite, never duplicate. A
+dependency that is down makes the message wait and retry with growing delays;
+a message that can never succeed goes to the poison queue at once
+(shared.services.delivery).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from shared.repositories.archive import get_archive
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
 from shared.repositories.realtime import get_realtime
-from shared.services.privacy import archive_live_events, cutoff
+from shared.services.archive_sink import archive_live_events
+from shared.services.delivery import configured_policy, deliver
+from shared.services.privacy import cutoff
 from shared.settings import get_settings
 
 bp = func.Blueprint()
 
 
-@bp.queue_trigger(arg_name="msg", queue_name="%ARCHIVE_QUEUE%", connection="AzureWebJobsStorage")
-def archive_events(msg: func.QueueMessage) -> None:
-    envelope = get_event_queue().open_envelope(msg.get_body())
+def archive(body: bytes) -> None:
+    envelope = get_event_queue().open_envelope(body)
     # Erased users' events are dropped (the tombstone), and so are events past
     # retention, which would only recreate a monthly table retention dropped.
     archive_live_events(
@@ -31,3 +34,9 @@ def archive_events(msg: func.QueueMessage) -> None:
         get_postgres(),
         not_before=cutoff(get_settings().retention_archive_days),
     )
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%ARCHIVE_QUEUE%", connection="AzureWebJobsStorage")
+def archive_events(msg: func.QueueMessage) -> None:
+    queue = get_settings().archive_queue.lower()
+    deliver(msg.get_body(), queue, archive, get_event_queue(), configured_policy())

@@ -7,6 +7,7 @@ import uuid
 
 import azure.functions as func
 from pydantic import TypeAdapter
+from redis.exceptions import RedisError
 
 from functions.routing import Call, resource
 from shared.http import error_response, json_response, unavailable
@@ -34,6 +35,16 @@ API.schema("Event", TypeAdapter(Event))
 API.schema("EventBatch", EventBatch)
 API.schema("IngestResponse", IngestResponse)
 API.schema("IngestRequest", TypeAdapter(Event | EventBatch))
+
+
+def first_versions(event_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """What Redis knows of these events' first versions; nothing while it is down
+    (the sinks then keep the first version themselves)."""
+    try:
+        return get_realtime().first_versions(event_ids)
+    except RedisError as exc:
+        log.warning("cannot tell second versions of events apart at ingest: %s", exc)
+        return {}
 
 
 @API.route(
@@ -70,6 +81,7 @@ def ingest_events(call: Call) -> func.HttpResponse:
             on_queued=lambda events, at: record(get_realtime(), events, at),
             keep=lambda events: drop_erased_at_ingest(events, get_realtime(), get_postgres()),
             refuse=refuse,
+            first_versions=first_versions,
         )
     except RequestError as exc:
         return error_response(exc.status, exc.message)

@@ -27,6 +27,7 @@ from shared.services.access import (
     QUIZ_LEADERBOARD,
     STUDENT_RECORD,
 )
+from shared.services.delivery import configured_policy, deliver
 from shared.services.openapi import (
     API,
     BAD_PARAM,
@@ -35,6 +36,7 @@ from shared.services.openapi import (
     limit_query,
     uuid_path,
 )
+from shared.settings import get_settings
 
 bp = func.Blueprint()
 
@@ -171,11 +173,16 @@ def live_session(call: Call) -> LiveSession:
     return realtime.live_session(call.path_uuid("session_id"), get_realtime(), get_postgres())
 
 
+def catch_up(body: bytes) -> None:
+    envelope = get_event_queue().open_envelope(body)
+    get_realtime().apply_events(envelope.events, envelope.received_at)
+
+
 @bp.queue_trigger(arg_name="msg", queue_name="%REALTIME_QUEUE%", connection="AzureWebJobsStorage")
 def apply_realtime(msg: func.QueueMessage) -> None:
     """Re-apply a message's events to Redis; already-applied ones change nothing.
 
-    Raises while Redis is down, so the host retries the message.
+    While Redis is down the message waits and retries with growing delays.
     """
-    envelope = get_event_queue().open_envelope(msg.get_body())
-    get_realtime().apply_events(envelope.events, envelope.received_at)
+    queue = get_settings().realtime_queue.lower()
+    deliver(msg.get_body(), queue, catch_up, get_event_queue(), configured_policy())

@@ -45,6 +45,14 @@ QUEUE_MESSAGE_MAX_BYTES = 64 * 1024
 # Raw JSON that still fits once base64 grows it by 4/3 (with a little headroom).
 QUEUE_PAYLOAD_MAX_BYTES = (QUEUE_MESSAGE_MAX_BYTES // 4) * 3 - 512
 
+# --- riding out outages (SPEC 13) --------------------------------------------------------
+# A message whose sink failed because a dependency is down is sent again with
+# these delays (then the last one, again and again) until this long after its
+# first failure: a database failover or a cache restart takes minutes, and the
+# queue keeps a message 7 days. Settings SINK_RETRY_DELAYS / _HORIZON_SECONDS.
+SINK_RETRY_DELAYS_SECONDS = (10, 30, 60, 120, 300)
+SINK_RETRY_HORIZON = timedelta(hours=24)
+
 # --- archive (Azure Table storage) ------------------------------------------------
 TABLE_BATCH_MAX_ENTITIES = 100  # entity-group transaction limit
 TABLE_BATCH_MAX_BYTES = 3 * 1024 * 1024  # service limit is 4 MiB; keep headroom

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared import limits
 from shared.models.access import AuthMode
 
 DEV_STORAGE = "UseDevelopmentStorage=true"
@@ -26,6 +27,19 @@ def _int(name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"setting {name} must be positive, got {value}")
     return value
+
+
+def _delays(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        delays = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise ValueError(f"setting {name} must be comma-separated seconds, got {raw!r}") from None
+    if not delays or any(delay < 0 for delay in delays):
+        raise ValueError(f"setting {name} needs at least one delay, none negative: {raw!r}")
+    return delays
 
 
 def _auth_mode() -> AuthMode:
@@ -56,6 +70,9 @@ class Settings:
     # daily enforce_retention timer, and not stored again if redelivered.
     retention_postgres_days: int
     retention_archive_days: int
+    # Outages (SPEC 13): how a sink's message waits for a dependency to come back.
+    sink_retry_delays: tuple[int, ...]
+    sink_retry_horizon_seconds: int
     # People (SPEC 10): what the host checks, and which claim holds the user id.
     auth_mode: AuthMode
     auth_user_id_claim: str
@@ -83,6 +100,10 @@ class Settings:
             # (a common school-records schedule). Set per institution.
             retention_postgres_days=_int("RETENTION_POSTGRES_DAYS", 730),
             retention_archive_days=_int("RETENTION_ARCHIVE_DAYS", 2555),
+            sink_retry_delays=_delays("SINK_RETRY_DELAYS", limits.SINK_RETRY_DELAYS_SECONDS),
+            sink_retry_horizon_seconds=_int(
+                "SINK_RETRY_HORIZON_SECONDS", int(limits.SINK_RETRY_HORIZON.total_seconds())
+            ),
             auth_mode=_auth_mode(),
             auth_user_id_claim=env("AUTH_USER_ID_CLAIM") or OBJECT_ID_CLAIM,
         )

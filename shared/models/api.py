@@ -45,8 +45,16 @@ class DependencyStatus(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: str = Field(description='"ok" when every dependency is up, else "degraded"')
+    status: Literal["ok", "degraded", "down"] = Field(
+        description='"ok": every dependency up; "degraded": one is down but events are '
+        'accepted and views answer; "down": events cannot be accepted (HTTP 503)'
+    )
     dependencies: dict[str, DependencyStatus]
+    poison_queues: dict[str, int] | None = Field(
+        default=None,
+        description="messages in each <queue>-poison: they need a person "
+        "(scripts/replay_poison.py once the cause is fixed); null when storage is down",
+    )
 
 
 # --- real-time read API (SPEC section 7) ---------------------------------------------

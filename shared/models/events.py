@@ -6,10 +6,12 @@ OpenAPI document, and name the columns the PostgreSQL repository writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import unicodedata
 import uuid
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -211,17 +213,26 @@ class ActivityEvent(BaseModel):
                 ids.append(value)
         return tuple(ids)
 
-    def with_event_id(self) -> ActivityEvent:
-        """This event with its ``event_id`` set (deterministic when absent)."""
-        if self.event_id is not None:
-            return self
-        canonical = json.dumps(
+    @cached_property
+    def canonical(self) -> str:
+        """The event's content without its id, in one canonical JSON form."""
+        return json.dumps(
             self.model_dump(mode="json", exclude={"event_id"}),
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
         )
-        return self.model_copy(update={"event_id": uuid.uuid5(EVENT_ID_NAMESPACE, canonical)})
+
+    @cached_property
+    def content_digest(self) -> str:
+        """A fingerprint of the content: two versions of one event_id differ in it (SPEC 13)."""
+        return hashlib.sha256(self.canonical.encode()).hexdigest()[:32]
+
+    def with_event_id(self) -> ActivityEvent:
+        """This event with its ``event_id`` set (deterministic when absent)."""
+        if self.event_id is not None:
+            return self
+        return self.model_copy(update={"event_id": uuid.uuid5(EVENT_ID_NAMESPACE, self.canonical)})
 
 
 class LessonProgress(ActivityEvent):

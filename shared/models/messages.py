@@ -20,6 +20,16 @@ from shared.models.events import TRUSTED, ActivityEvent, Event
 ENVELOPE_VERSION = 1
 
 
+class RetryState(BaseModel):
+    """A message sent again after a dependency failed (shared.services.delivery)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempt: int  # failures so far
+    since: datetime  # the first failure
+    reason: str  # the last failure, for whoever reads the queue
+
+
 class Envelope(BaseModel):
     """One queue message: events accepted together, or a claim check for them."""
 
@@ -29,6 +39,7 @@ class Envelope(BaseModel):
     received_at: datetime
     events: list[Event] = []
     payload_ref: str | None = None
+    retry: RetryState | None = None
 
 
 def _header(received_at: datetime) -> bytes:

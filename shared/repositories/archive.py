@@ -21,11 +21,12 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared import limits
@@ -51,7 +52,25 @@ _PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{0,56}")
 # for an event entity; TABLE_BATCH_MAX_BYTES keeps 1 MiB spare besides).
 _OPERATION_OVERHEAD_BYTES = 1024
 # Upserts replace the whole entity: a redelivery leaves exactly what one write leaves.
-_OPTIONS: dict[str, dict[str, Any]] = {"upsert": {"mode": UpdateMode.REPLACE}, "delete": {}}
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "create": {},
+    "upsert": {"mode": UpdateMode.REPLACE},
+    "delete": {},
+}
+ALREADY_THERE = "EntityAlreadyExists"
+# How often a group is written again after finding some of its entities there
+# already (another instance racing with the same events); each round takes
+# what is still missing, so a third failure means something else is wrong.
+_CREATE_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A second version of an event met by the archive (the first is kept)."""
+
+    event_id: str
+    first_digest: str
+    other_digest: str
 
 
 class InvalidKeyError(ValueError):
@@ -184,6 +203,7 @@ def event_entities(event: ActivityEvent, received_at: datetime) -> list[dict[str
         "user_ids": ",".join(str(user_id) for user_id in event.user_ids),
         "occurred_at": occurred_at,
         "received_at": received_at.astimezone(UTC),
+        "content_digest": event.content_digest,
     }
     parts = split_utf16(event_json)
     if len(parts) == 1:
@@ -209,6 +229,7 @@ def event_entities(event: ActivityEvent, received_at: datetime) -> list[dict[str
                 "type": document["type"],
                 "role": role,
                 "occurred_at": occurred_at,
+                "content_digest": event.content_digest,
             }
         )
     return entities
@@ -278,15 +299,20 @@ class ArchiveRepository:
 
     # --- writes ----------------------------------------------------------
 
-    def archive_events(self, events: Sequence[ActivityEvent], received_at: datetime) -> int:
-        """Upsert the events (and their subject references); return how many events.
+    def archive_events(
+        self, events: Sequence[ActivityEvent], received_at: datetime
+    ) -> tuple[int, list[Conflict]]:
+        """Archive the events (and their subject references), keeping what is there.
 
-        Raises on any failure so the queue message is retried; what was written
-        before the failure is overwritten identically by the retry.
+        Returns how many events, and the second versions met: an event whose
+        entity is there already with other content keeps that first version
+        (SPEC 13). An entity there with the same content is a redelivery, left
+        as it is. Raises on any other failure so the queue message is retried.
         """
         if received_at.tzinfo is None:
             raise ValueError("received_at must carry a time zone")
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        own: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        references: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         seen: set[uuid.UUID] = set()
         for event in events:
             event_id = _event_id(event)
@@ -296,18 +322,71 @@ class ArchiveRepository:
                 continue
             seen.add(event_id)
             table = table_name(self.table_prefix, event.occurred_at)
-            for entity in event_entities(event, received_at):
-                groups.setdefault((table, entity["PartitionKey"]), []).append(entity)
-        for table in {table for table, _ in groups}:
+            entity, *refs = event_entities(event, received_at)
+            own.setdefault((table, entity["PartitionKey"]), []).append(entity)
+            references.setdefault(str(event_id), []).extend((table, ref) for ref in refs)
+        for table in {table for table, _ in own}:
             self._ensure_table(table)
-        self._run(
-            [
-                (table, "upsert", chunk)
-                for (table, _), entities in groups.items()
-                for chunk in chunk_entities(entities)
-            ]
+        conflicts = self._create(own)
+        # A kept-out version's references would point the wrong people at the first.
+        kept_out = {conflict.event_id for conflict in conflicts}
+        pointers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for key, pairs in references.items():
+            if key not in kept_out:
+                for table, ref in pairs:
+                    pointers.setdefault((table, ref["PartitionKey"]), []).append(ref)
+        if pointers:
+            self._create(pointers)
+        return len(seen), conflicts
+
+    def _create(self, groups: dict[tuple[str, str], list[dict[str, Any]]]) -> list[Conflict]:
+        chunks = [
+            (table, chunk) for (table, _), entities in groups.items()
+            for chunk in chunk_entities(entities)
+        ]  # fmt: skip
+        if len(chunks) == 1:
+            return self._create_chunk(*chunks[0])
+        futures = [self._pool.submit(self._create_chunk, table, chunk) for table, chunk in chunks]
+        wait(futures)
+        return [conflict for future in futures for conflict in future.result()]
+
+    def _create_chunk(self, table: str, entities: list[dict[str, Any]]) -> list[Conflict]:
+        """Create a group of one partition; what is there already is compared, not replaced."""
+        conflicts: list[Conflict] = []
+        for _ in range(_CREATE_ROUNDS):
+            try:
+                self._submit(table, "create", entities)
+                return conflicts
+            except HttpResponseError as exc:
+                # One entity: ResourceExistsError; a transaction: its error code.
+                exists = isinstance(exc, ResourceExistsError)
+                if not exists and getattr(exc, "error_code", None) != ALREADY_THERE:
+                    raise
+            there = self._digests(table, entities)
+            missing = []
+            for entity in entities:
+                if entity["RowKey"] not in there:
+                    missing.append(entity)
+                    continue
+                first = there[entity["RowKey"]]
+                # Entities archived before digests were kept cannot be told apart.
+                if first is not None and first != entity["content_digest"]:
+                    conflicts.append(Conflict(entity["event_id"], first, entity["content_digest"]))
+            if not missing:
+                return conflicts
+            entities = missing
+        raise RuntimeError(f"archive entities in {table} kept colliding; retrying the message")
+
+    def _digests(self, table: str, entities: list[dict[str, Any]]) -> dict[str, str | None]:
+        """The content digests of those of the entities that exist (one range query)."""
+        keys = sorted(entity["RowKey"] for entity in entities)
+        found = self._client(table).query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey le @high",
+            parameters={"pk": entities[0]["PartitionKey"], "low": keys[0], "high": keys[-1]},
+            select=["RowKey", "content_digest"],
         )
-        return len(seen)
+        wanted = set(keys)
+        return {e["RowKey"]: e.get("content_digest") for e in found if e["RowKey"] in wanted}
 
     def delete_user(self, user_id: uuid.UUID | str) -> int:
         """Erase every entity naming the user; return how many entities were deleted.
@@ -453,8 +532,13 @@ class ArchiveRepository:
         try:
             self._send(table, action, entities)
         except HttpResponseError as exc:
-            # error_code is set by the SDK's error decoding, not declared.
-            if getattr(exc, "error_code", None) != "TableNotFound":
+            # error_code is set by the SDK's error decoding, not declared; a write
+            # answered 404 can only have missed its table (create_entity's 404
+            # carries no code).
+            missing = getattr(exc, "error_code", None) == "TableNotFound" or (
+                action != "delete" and isinstance(exc, ResourceNotFoundError)
+            )
+            if not missing:
                 raise
             # Deleted since we created it (retention, a test's cleanup): create
             # it again once; a second failure propagates.
@@ -467,9 +551,11 @@ class ArchiveRepository:
         client = self._client(table)
         if len(entities) > 1:
             client.submit_transaction([(action, entity, _OPTIONS[action]) for entity in entities])
-        elif action == "upsert":
+        elif action == "create":
             # One operation is atomic anyway, and a plain request costs a quarter
             # of a one-operation transaction (no multipart body to build and parse).
+            client.create_entity(entities[0])
+        elif action == "upsert":
             client.upsert_entity(entities[0], mode=UpdateMode.REPLACE)
         else:
             client.delete_entity(entities[0]["PartitionKey"], entities[0]["RowKey"])

@@ -13,6 +13,7 @@ names come from the pydantic models; the SQL is composed with ``psycopg.sql``.
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ from shared.models.rollups import RollupRow
 from shared.settings import get_settings
 
 Row = dict[str, Any]
+log = logging.getLogger(__name__)
 
 TYPE_BY_MODEL: Mapping[type[ActivityEvent], str] = MappingProxyType(
     {model: name for name, model in MODEL_BY_TYPE.items()}
@@ -197,6 +199,7 @@ def ledger_row(event: ActivityEvent) -> Row:
         "actor_id": event.actor_id,
         "user_ids": event.user_ids,
         "occurred_at": event.occurred_at,
+        "content_digest": event.content_digest,
     }
 
 
@@ -360,15 +363,17 @@ def build_persist_statement() -> sql.Composed:
     """One statement for a whole batch: ledger, history tables, merges.
 
     Its result is (number of new events, event_ids dropped as natural-key
-    duplicates). The text is the same for every batch (an empty type is an
-    empty array), so psycopg prepares it once per connection.
+    duplicates, event_ids met again with other content). The text is the same
+    for every batch (an empty type is an empty array), so psycopg prepares it
+    once per connection.
     """
     ctes: list[sql.Composable] = [
         sql.SQL(
             "new_events AS (\n"
             "  INSERT INTO event_ledger (event_id, type, actor_id, user_ids, occurred_at,"
-            " received_at)\n"
-            "  SELECT r.event_id, r.type, r.actor_id, r.user_ids, r.occurred_at, {received_at}\n"
+            " received_at, content_digest)\n"
+            "  SELECT r.event_id, r.type, r.actor_id, r.user_ids, r.occurred_at, {received_at},"
+            " r.content_digest\n"
             "  FROM jsonb_populate_recordset(NULL::event_ledger, {ledger}) AS r\n"
             # Erased users' events never come back (SPEC 9); events older than the
             # retention window are not stored again after retention deleted them.
@@ -385,6 +390,23 @@ def build_persist_statement() -> sql.Composed:
             not_before=sql.Placeholder("not_before"),
         )
     ]
+    # A second version of a stored event (SPEC 13): kept out by the ledger's
+    # ON CONFLICT above, recorded here. Only the events the ledger did not take
+    # are looked up, and the statement's snapshot holds the rows stored before it.
+    ctes.append(
+        sql.SQL(
+            "conflicts AS (\n"
+            "  INSERT INTO event_conflicts (event_id, sink, first_digest, other_digest)\n"
+            "  SELECT r.event_id, 'postgres', l.content_digest, r.content_digest\n"
+            "  FROM jsonb_populate_recordset(NULL::event_ledger, {ledger}) AS r\n"
+            "  JOIN event_ledger AS l ON l.event_id = r.event_id\n"
+            "  WHERE r.event_id NOT IN (SELECT event_id FROM new_events)\n"
+            "    AND l.content_digest <> r.content_digest\n"
+            "  ON CONFLICT DO NOTHING\n"
+            "  RETURNING event_id\n"
+            ")"
+        ).format(ledger=sql.Placeholder("event_ledger"))
+    )
     for model in MODEL_BY_TYPE.values():
         ctes.append(_rows_cte(model))
         if model in HISTORY_TABLES:
@@ -400,7 +422,7 @@ def build_persist_statement() -> sql.Composed:
     )
     return sql.SQL(
         "WITH {ctes}\nSELECT (SELECT count(*) FROM new_events) AS new_events, "
-        "ARRAY({dropped}) AS dropped"
+        "ARRAY({dropped}) AS dropped, ARRAY(SELECT event_id FROM conflicts) AS conflicts"
     ).format(ctes=sql.SQL(",\n").join(ctes), dropped=dropped)
 
 
@@ -422,6 +444,7 @@ RETENTION_COLUMNS: Mapping[str, str] = MappingProxyType(
         "quiz_attempts": "submitted_at",
         "content_activity": "timestamp",
         "feedback": "created_at",
+        "event_conflicts": "seen_at",
     }
 )
 # Summaries of the partitioned history (sql/011, sql/012), keyed by UTC day:
@@ -513,10 +536,27 @@ class PostgresRepository:
             result = conn.execute(_PERSIST, params).fetchone()
             if result is None:  # pragma: no cover - a SELECT without FROM returns a row
                 raise RuntimeError("the persist statement returned no row")
-            new_events, dropped = int(result[0]), list(result[1])
+            new_events, dropped, conflicts = int(result[0]), list(result[1]), list(result[2])
             if dropped:
                 conn.execute("DELETE FROM event_ledger WHERE event_id = ANY(%s)", (dropped,))
+        if conflicts:
+            log.warning(
+                "kept the first version of %d event(s) met again with other content: %s",
+                len(conflicts),
+                ", ".join(map(str, conflicts[:20])),
+            )
         return new_events - len(dropped)
+
+    def record_conflicts(
+        self, sink: str, conflicts: Sequence[tuple[uuid.UUID | str, str, str]]
+    ) -> None:
+        """Record second versions another sink met: (event_id, first digest, other digest)."""
+        with self._pool.connection() as conn:
+            conn.cursor().executemany(
+                "INSERT INTO event_conflicts (event_id, sink, first_digest, other_digest) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(event_id, sink, first, other) for event_id, first, other in conflicts],
+            )
 
     # --- reads ---------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.blob import ExponentialRetry as BlobRetry
 from azure.storage.queue import ExponentialRetry as QueueRetry
@@ -74,6 +74,7 @@ class EventQueue:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
         self._ready = False
         self._ready_lock = Lock()
+        self._known: set[str] = set()  # queues known to exist (retries, poison)
 
     def _ensure_created(self) -> None:
         if self._ready:
@@ -135,6 +136,38 @@ class EventQueue:
                 queue.delete_message(message.id, message.pop_receipt)
             except AzureError:
                 log.warning("could not withdraw message %s from %s", message.id, queue.queue_name)
+
+    # --- failed messages (shared.services.delivery) ---------------------------------
+
+    def _queue(self, name: str) -> QueueClient:
+        queue = self._service.get_queue_client(name)
+        if name not in self._known:
+            with suppress(ResourceExistsError):
+                queue.create_queue()
+            self._known.add(name)
+        return queue
+
+    def send_later(self, queue: str, body: bytes, delay_seconds: int) -> None:
+        """Put a message on ``queue`` again, invisible for ``delay_seconds``."""
+        text = base64.b64encode(body).decode("ascii")
+        self._queue(queue).send_message(text, visibility_timeout=delay_seconds)
+
+    def dead_letter(self, queue: str, body: bytes) -> None:
+        """Move a message to ``<queue>-poison`` as the host would (same body)."""
+        self._queue(f"{queue}-poison").send_message(base64.b64encode(body).decode("ascii"))
+
+    def poison_counts(self, queues: Sequence[str]) -> dict[str, int]:
+        """Messages waiting in each ``<queue>-poison`` (approximate, as Storage counts)."""
+        counts = {}
+        for name in queues:
+            poison = f"{name}-poison"
+            try:
+                properties = self._service.get_queue_client(poison).get_queue_properties()
+            except ResourceNotFoundError:
+                counts[poison] = 0  # nothing was ever dead-lettered
+                continue
+            counts[poison] = int(properties.approximate_message_count or 0)
+        return counts
 
     def open_envelope(self, body: bytes | str) -> Envelope:
         """Parse a message body, fetching the blob a claim check points to."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -33,6 +34,8 @@ from shared.models.events import (
     QuizAttempt,
 )
 from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 # Expiry policy (seconds). Dedupe must outlive any redelivery: Azure Storage
 # queue messages live at most 7 days by default.
@@ -109,7 +112,8 @@ local live = ARGV[5] == '1'
 -- Erasure tombstones (SPEC 9): an event naming an erased user changes nothing.
 -- The set holds SHA-1 digests, so no raw user id stays in Redis after an erasure;
 -- -1 asks the caller to load the set from PostgreSQL first (Redis was flushed).
-if live and redis.call('EXISTS', p .. 'erased:loaded') == 0 then return -1 end
+if live and redis.call('EXISTS', p .. 'erased:loaded') == 0 then return {-1, {}} end
+local conflicts = {}
 
 local function apply(event_id, kind, f)
 local ckey = nil
@@ -117,7 +121,15 @@ for _, u in ipairs(f.users) do
   if redis.call('SISMEMBER', p .. 'erased', redis.sha1hex(u)) == 1 then return 0 end
 end
 if event_id ~= '' then
-  if not redis.call('SET', p .. 'seen:' .. event_id, '1', 'NX', 'EX', dedupe_ttl) then
+  -- The claim holds the content's digest: a second, different version of an
+  -- event_id is a conflict (SPEC 13), counted and dropped; the first is kept.
+  local seen = p .. 'seen:' .. event_id
+  if not redis.call('SET', seen, f.digest, 'NX', 'EX', dedupe_ttl) then
+    local first = redis.call('GET', seen)
+    if first and first ~= f.digest then
+      redis.call('HINCRBY', p .. 'conflicts', 'realtime', 1)
+      conflicts[#conflicts + 1] = event_id
+    end
     return 0
   end
   ckey = p .. 'ctr:' .. bucket
@@ -159,7 +171,9 @@ local function union(key, field, items)
 end
 -- A view's version (its ETag): starts from the server clock in microseconds,
 -- so a version never repeats across a flush, and grows with every change.
+-- A rebuild from PostgreSQL is the same view again, not a change: no bump.
 local function bump(view, ttl)
+  if not live then return end
   local vkey = p .. 'ver:' .. view
   if redis.call('EXISTS', vkey) == 0 then
     local now = redis.call('TIME')
@@ -255,7 +269,7 @@ local applied = 0
 for _, e in ipairs(events) do
   applied = applied + apply(live and e[1] or '', e[2], e[3])
 end
-return applied
+return {applied, conflicts}
 """
 
 
@@ -532,12 +546,23 @@ class RealtimeRepository:
         bucket = f"{self.bucket_seconds}:{start}"
         end = start + self.bucket_seconds
         batch = [
-            [str(event.event_id), event.event_type, _fields(event) | {"bucket_end": end}]
+            [
+                str(event.event_id),
+                event.event_type,
+                _fields(event) | {"bucket_end": end, "digest": event.content_digest},
+            ]
             for event in events
         ]
-        result = int(
-            self._apply(keys=[], args=[self.prefix, DEDUPE_TTL, bucket, json.dumps(batch), "1"])
+        applied, conflicts = self._apply(
+            keys=[], args=[self.prefix, DEDUPE_TTL, bucket, json.dumps(batch), "1"]
         )
+        result = int(applied)
+        if conflicts:
+            log.warning(
+                "kept the first version of %d event(s) sent again with other content: %s",
+                len(conflicts),
+                ", ".join(conflicts[:20]),
+            )
         if result == -1:
             # The mirror was lost (flush, restart): reload it, then apply again;
             # events applied before the script saw the missing mirror were none.
@@ -565,6 +590,23 @@ class RealtimeRepository:
     def add_tombstone(self, user_id: uuid.UUID) -> None:
         """Mirror one erasure: from now on the apply script drops the user's events."""
         self.client.sadd(self.key("erased"), tombstone_digest(user_id))
+
+    def first_versions(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The content digest of each event already applied (its first version), by id."""
+        if not event_ids:
+            return {}
+        found = self.client.mget([self.key("seen", event_id) for event_id in event_ids])
+        # "1": a claim written before digests were kept; it cannot tell versions apart.
+        return {
+            event_id: str(digest)
+            for event_id, digest in zip(event_ids, found, strict=True)
+            if digest not in (None, "1")
+        }
+
+    def conflicts(self) -> dict[str, int]:
+        """Second versions the real-time store met and dropped, by where they were met."""
+        counts = cast(dict[str, str], self.client.hgetall(self.key("conflicts")))
+        return {where: int(count) for where, count in counts.items()}
 
     def erased_among(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID] | None:
         """Which users the mirror lists as erased; None when the mirror is not loaded."""

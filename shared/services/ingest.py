@@ -100,45 +100,64 @@ class Validated:
 
 
 Refusal = Callable[[ActivityEvent], FieldError | None]
+# The first stored version of events already recorded: event_id -> content digest.
+FirstVersions = Callable[[list[uuid.UUID]], dict[uuid.UUID, str]]
+
+SAME_REQUEST_CONFLICT = "is already used by an earlier event in this request with different content"
+STORED_CONFLICT = (
+    "was already recorded with different content; the first version is kept "
+    "(send a change as a new event with a new event_id)"
+)
 
 
-def validate_events(raw_events: list[Any], refuse: Refusal | None = None) -> Validated:
+def _rejection(index: int, message: str) -> Rejection:
+    return Rejection(index=index, errors=[FieldError(field="event_id", message=message)])
+
+
+def validate_events(
+    raw_events: list[Any],
+    refuse: Refusal | None = None,
+    first_versions: FirstVersions | None = None,
+) -> Validated:
     """Validate each event on its own so one bad event never sinks the rest.
 
     ``refuse`` says why the caller may not send a valid event (SPEC 10: a
-    person sends only their own); such an event is rejected like an invalid one.
+    person sends only their own); ``first_versions`` tells which event ids are
+    already recorded, and with what content (SPEC 13: a second, different
+    version is refused; the same content again is a harmless retry). Such
+    events are rejected like invalid ones.
     """
-    result = Validated()
-    seen: dict[Any, ActivityEvent] = {}
+    checked: list[tuple[int, ActivityEvent | Rejection]] = []
     for index, raw in enumerate(raw_events):
         try:
             event = event_adapter.validate_python(raw).with_event_id()
         except ValidationError as exc:
-            result.rejected.append(Rejection(index=index, errors=field_errors(exc)))
+            checked.append((index, Rejection(index=index, errors=field_errors(exc))))
             continue
         refusal = refuse(event) if refuse is not None else None
-        if refusal is not None:
-            result.rejected.append(Rejection(index=index, errors=[refusal]))
+        checked.append(
+            (index, event if refusal is None else Rejection(index=index, errors=[refusal]))
+        )
+    ids = [item.event_id for _, item in checked if isinstance(item, ActivityEvent)]
+    known = first_versions(list(dict.fromkeys(ids))) if first_versions and ids else {}  # type: ignore[arg-type]
+    result = Validated()
+    seen: dict[Any, ActivityEvent] = {}
+    for index, item in checked:
+        if isinstance(item, Rejection):
+            result.rejected.append(item)
             continue
-        earlier = seen.get(event.event_id)
-        if earlier is not None and earlier != event:
-            result.rejected.append(
-                Rejection(
-                    index=index,
-                    errors=[
-                        FieldError(
-                            field="event_id",
-                            message="is already used by an earlier event in this request "
-                            "with different content",
-                        )
-                    ],
-                )
-            )
+        first = known.get(item.event_id)  # type: ignore[arg-type]
+        if first is not None and first != item.content_digest:
+            result.rejected.append(_rejection(index, STORED_CONFLICT))
+            continue
+        earlier = seen.get(item.event_id)
+        if earlier is not None and earlier != item:
+            result.rejected.append(_rejection(index, SAME_REQUEST_CONFLICT))
             continue
         if earlier is None:
-            seen[event.event_id] = event
-            result.events.append(event)
-        result.event_ids.append(str(event.event_id))
+            seen[item.event_id] = item
+            result.events.append(item)
+        result.event_ids.append(str(item.event_id))
     return result
 
 
@@ -149,6 +168,7 @@ def ingest(
     on_queued: Callable[[list[ActivityEvent], datetime], bool] | None = None,
     keep: Callable[[list[ActivityEvent]], list[ActivityEvent]] | None = None,
     refuse: Refusal | None = None,
+    first_versions: FirstVersions | None = None,
 ) -> IngestResponse:
     """Validate a request and queue its valid events; raises ``RequestError``.
 
@@ -159,9 +179,10 @@ def ingest(
     retry is harmless everywhere, the events keeping their ids).
     ``keep`` filters the valid events before queueing (erased users' events are
     dropped there; they still count as accepted, see docs/privacy.md).
-    ``refuse`` rejects the events the caller may not send (``validate_events``).
+    ``refuse`` and ``first_versions`` reject events the caller may not send, and
+    second versions of recorded events (``validate_events``).
     """
-    validated = validate_events(parse_body(body, content_type), refuse)
+    validated = validate_events(parse_body(body, content_type), refuse, first_versions)
     events = keep(validated.events) if keep is not None and validated.events else validated.events
     if events:
         received_at = datetime.now(UTC)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # --- the tombstone on every write path -------------------------------------------------------
 
 
-def _users(events: Iterable[ActivityEvent]) -> set[uuid.UUID]:
+def users_of(events: Iterable[ActivityEvent]) -> set[uuid.UUID]:
     return {user for event in events for user in event.user_ids}
 
 
@@ -66,38 +66,11 @@ def drop_erased_at_ingest(
     When neither store can say, all are queued: every sink checks again.
     """
     try:
-        erased = erased_users(_users(events), realtime, postgres)
+        erased = erased_users(users_of(events), realtime, postgres)
     except psycopg.OperationalError as exc:
         log.warning("tombstones unknown at ingest, the sinks will drop erased users: %s", exc)
         return events
     return without_erased(events, erased)
-
-
-def archive_live_events(
-    events: Sequence[ActivityEvent],
-    received_at: datetime,
-    archive: ArchiveRepository,
-    realtime: RealtimeRepository,
-    postgres: PostgresRepository,
-    not_before: datetime | None = None,
-) -> int:
-    """Archive a message's events except erased users' and those past retention.
-
-    The tombstone is checked again after writing: an erasure that committed in
-    between may have swept the archive before this write landed, so the users
-    it erased are swept again here. (An erasure committing after this second
-    check sweeps the archive itself, after this write.)
-    """
-    users = _users(events)
-    kept = [
-        event
-        for event in without_erased(events, erased_users(users, realtime, postgres))
-        if not_before is None or event.occurred_at >= not_before
-    ]
-    written = archive.archive_events(kept, received_at) if kept else 0
-    for user in erased_users(_users(kept), realtime, postgres):
-        archive.delete_user(user)
-    return written
 
 
 # --- erasure --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import QueueClient
 
 from devhost import DevHost
 from shared.repositories.archive import ArchiveRepository
@@ -24,6 +27,26 @@ from tests.conftest import TestRun
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_KEY = "test-function-key"
 MASTER_KEY = "test-master-key"
+
+
+def wait_until_stored(test_run: TestRun, event_id: str, timeout: float = 30) -> None:
+    """Poll PostgreSQL until the event is in the ledger (persisted), or fail."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT 1 FROM event_ledger WHERE event_id = %s"
+    while not rows(test_run.postgres_dsn, query, event_id):
+        assert time.monotonic() < deadline, f"event {event_id} not stored in {timeout} s"
+        time.sleep(0.1)
+
+
+def poisoned(connection: str, queue: str) -> int:
+    """Messages in ``<queue>-poison`` (0 when it was never created)."""
+    client = QueueClient.from_connection_string(connection, f"{queue}-poison")
+    try:
+        return len(client.peek_messages(max_messages=32))
+    except ResourceNotFoundError:
+        return 0
+    finally:
+        client.close()
 
 
 def rows(dsn: str, query: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -396,6 +396,7 @@ ROUTES = {
         json=False,
     ),
     "health": Route("GET", "v1/health", "anonymous", EVERYONE, _keys("status", "dependencies")),
+    "liveness": Route("GET", "v1/health/live", "anonymous", EVERYONE, _keys("status")),
     "openapi": Route("GET", "v1/openapi.json", "anonymous", EVERYONE, _keys("openapi", "paths")),
 }
 

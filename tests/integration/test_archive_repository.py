@@ -82,7 +82,7 @@ def test_each_type_is_archived_with_every_field(
 ) -> None:
     model = event(f.FACTORIES[event_type]())
 
-    assert archive.archive_events([model], RECEIVED) == 1
+    assert archive.archive_events([model], RECEIVED) == (1, [])
 
     [record] = [r for r in archive.read_user(model.actor_id) if r["role"] == "actor"]
     assert record["event"] == model.model_dump(mode="json")
@@ -104,25 +104,46 @@ def test_each_type_is_archived_with_every_field(
 def test_the_same_event_twice_in_one_call_is_one_entity(archive: ArchiveRepository) -> None:
     model = event(f.quiz_attempt(submitted_at=f.iso(OCTOBER)))
 
-    assert archive.archive_events([model, model], RECEIVED) == 1
+    assert archive.archive_events([model, model], RECEIVED) == (1, [])
 
     assert archive.count_entities() == 1
 
 
-def test_a_redelivery_overwrites_instead_of_duplicating(
+def test_a_redelivery_leaves_the_first_write_instead_of_duplicating(
     archive: ArchiveRepository, tables: TableServiceClient
 ) -> None:
     models = [event(f.feedback(created_at=f.iso(OCTOBER))), event(f.lesson_progress())]
     archive.archive_events(models, RECEIVED)
     later = RECEIVED + timedelta(minutes=5)
 
-    archive.archive_events(models, later)
+    assert archive.archive_events(models, later) == (2, [])
 
     assert archive.count_entities() == 3  # two events and the feedback's reference
     received = {
         e["event_id"]: e["received_at"] for e in stored(tables, archive) if "received_at" in e
     }
-    assert received[str(models[0].event_id)] == later
+    assert received[str(models[0].event_id)] == RECEIVED
+
+
+def test_a_second_version_of_an_event_keeps_the_first_and_is_reported(
+    archive: ArchiveRepository, tables: TableServiceClient
+) -> None:
+    first = f.feedback(created_at=f.iso(OCTOBER), score=6.0)
+    second = first | {"score": 9.0, "student_id": f.new_id()}  # same event_id, other content
+    fresh = event(f.lesson_progress())
+    archive.archive_events([event(first)], RECEIVED)
+
+    written, conflicts = archive.archive_events([event(second), fresh], RECEIVED)
+
+    assert written == 2
+    assert [(c.event_id, c.first_digest, c.other_digest) for c in conflicts] == [
+        (first["event_id"], event(first).content_digest, event(second).content_digest)
+    ]
+    [record] = [r for r in archive.read_user(first["teacher_id"]) if r["role"] == "actor"]
+    assert record["event"]["score"] == 6.0
+    # The kept-out version's reference does not point its student at the first.
+    assert list(archive.read_user(second["student_id"])) == []
+    assert [r["event_id"] for r in archive.read_user(fresh.student_id)] == [str(fresh.event_id)]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +180,7 @@ def test_250_events_of_one_user_take_3_transactions(
         for i in range(250)
     ]
 
-    assert archive.archive_events(models, RECEIVED) == 250
+    assert archive.archive_events(models, RECEIVED) == (250, [])
 
     assert sorted(count_transactions) == [50, 100, 100]
     assert archive.count_entities() == 250
@@ -173,7 +194,7 @@ def test_many_users_in_one_call_are_all_written(archive: ArchiveRepository) -> N
         for _ in range(60)
     ]
 
-    assert archive.archive_events(models, RECEIVED) == 60
+    assert archive.archive_events(models, RECEIVED) == (60, [])
 
     assert archive.count_entities() == 60
 

@@ -13,7 +13,7 @@ from shared.models.events import event_adapter
 from shared.repositories.archive import ArchiveRepository
 from shared.repositories.postgres import PostgresRepository
 from shared.repositories.realtime import RealtimeRepository
-from shared.services.privacy import archive_live_events
+from shared.services.archive_sink import archive_live_events
 from tests import factories as f
 from tests.conftest import TestRun
 from tests.integration.conftest import MASTER_KEY

@@ -350,7 +350,8 @@ def test_the_migrations_backfill_what_the_triggers_keep(
 
     before, after = two_databases
     for migration in load_migrations():
-        if migration.name < "011":
+        # The persist statement of today needs the ledger's content_digest (016).
+        if migration.name < "011" or migration.name.startswith("016"):
             shutil.copy(SQL_DIR / migration.name, tmp_path / migration.name)
     migrate(before, tmp_path)
     with PostgresRepository(before) as repository:

@@ -205,6 +205,7 @@ def test_feedback_leaves_a_reference_in_the_students_partition() -> None:
         "type": "feedback",
         "role": "student_id",
         "occurred_at": own["occurred_at"],
+        "content_digest": model.content_digest,
     }
 
 

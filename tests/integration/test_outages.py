@@ -1,0 +1,229 @@
+"""Outages the service rides out by itself (SPEC 13), with private services.
+
+Each test runs the real app on a host whose stores are private instances, stops
+one of them for longer than the host's own retries last (visibilityTimeout x
+maxDequeueCount), while events keep arriving, then starts it again: no
+message may reach a poison queue, every accepted event is stored exactly
+once, and the roll-up counts each exactly once. The retry delays are shortened
+for the test (SINK_RETRY_DELAYS); the production schedule's arithmetic is
+tested in tests/unit/test_delivery.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from azure.data.tables import TableServiceClient
+
+from shared.migrate import ensure_database, migrate
+from shared.repositories.postgres import PostgresRepository
+from shared.repositories.realtime import RealtimeRepository
+from shared.services.rollup import run_rollup
+from tests import factories as f
+from tests.conftest import TestRun
+from tests.integration.conftest import (
+    FUNCTION_KEY,
+    fast_app_dir,
+    host_environ,
+    poisoned,
+    rows,
+    running_host,
+)
+from tests.integration.services import PrivateAzurite, PrivatePostgres, PrivateRedis
+
+# The host gives up on a message after 3 deliveries 1 s apart: an outage of
+# OUTAGE seconds is several times longer than that.
+HOST_QUEUES = {"visibilityTimeout": "00:00:01", "maxDequeueCount": 3}
+OUTAGE = 8.0
+BUCKET = 5  # roll-up bucket width of these tests (their private Redis only)
+
+
+@dataclass
+class Stack:
+    postgres: PrivatePostgres
+    redis: PrivateRedis
+    azurite: PrivateAzurite
+    dsn: str
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    postgres, redis_server, azurite = PrivatePostgres(), PrivateRedis(), PrivateAzurite()
+    try:
+        postgres.create()
+        redis_server.start()
+        azurite.start()
+        dsn = postgres.dsn.rsplit("/", 1)[0] + "/activity"
+        ensure_database(dsn)
+        migrate(dsn)
+        yield Stack(postgres, redis_server, azurite, dsn)
+    finally:
+        redis_server.stop()
+        azurite.destroy()
+        postgres.destroy()
+
+
+def environ_for(test_run: TestRun, stack: Stack) -> dict[str, str]:
+    return host_environ(
+        test_run,
+        POSTGRES_DSN=stack.dsn,
+        REDIS_URL=stack.redis.url,
+        AzureWebJobsStorage=stack.azurite.connection,
+        ARCHIVE_STORAGE_CONNECTION=stack.azurite.connection,
+        ROLLUP_BUCKET_SECONDS=str(BUCKET),
+        SINK_RETRY_DELAYS="1,2",
+        POSTGRES_TIMEOUT_SECONDS="1",
+    )
+
+
+def batch() -> list[dict[str, Any]]:
+    """Every event type, twice, each a new event."""
+    return f.one_of_each() + f.one_of_each()
+
+
+def post_until_accepted(http: httpx.Client, events: list[dict[str, Any]]) -> None:
+    """Send as a client would: a 503 is retried (same event ids) until accepted."""
+    deadline = time.monotonic() + 120
+    while True:
+        answer = http.post("v1/events", json={"events": events})
+        if answer.status_code == 202:
+            assert answer.json()["accepted"] == len(events)
+            return
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"]
+        assert time.monotonic() < deadline, "never accepted"
+        time.sleep(0.5)
+
+
+def assert_exactly_once(stack: Stack, test_run: TestRun, events: list[dict[str, Any]]) -> None:
+    ids = [event["event_id"] for event in events]
+    stored = rows(
+        stack.dsn, "SELECT count(*) FROM event_ledger WHERE event_id = ANY(%s::uuid[])", ids
+    )
+    assert stored[0][0] == len(ids)
+    assert rows(stack.dsn, "SELECT count(*) FROM event_ledger")[0][0] == len(ids)
+    # The archive holds each event once as its actor's entity.
+    tables = TableServiceClient.from_connection_string(stack.azurite.connection)
+    archived = [
+        entity["event_id"]
+        for table in tables.list_tables()
+        if table.name.startswith(test_run.archive_table_prefix)
+        for entity in tables.get_table_client(table.name).list_entities()
+        if "ref_row" not in entity  # an event's own entity, not a reference to it
+    ]
+    tables.close()
+    assert sorted(archived) == sorted(ids)
+    # The roll-up counts every accepted event once.
+    roll_up(stack, test_run)
+    counted = rows(
+        stack.dsn,
+        "SELECT sum(value) FROM activity_rollups WHERE metric = 'events' AND bucket_seconds = %s",
+        BUCKET,
+    )
+    assert counted[0][0] == len(ids)
+
+
+def roll_up(stack: Stack, test_run: TestRun) -> None:
+    """What the per-minute timer does: every bucket so far into PostgreSQL.
+
+    Redis holds the counters between two roll-ups only (SPEC 4): an empty
+    Redis after a restart has lost those, so the tests roll up before an outage.
+    """
+    views = RealtimeRepository(stack.redis.url, test_run.redis_prefix, BUCKET)
+    with PostgresRepository(stack.dsn) as postgres:
+        run_rollup(views, postgres, now=datetime.now(UTC) + timedelta(seconds=60))
+    views.close()
+
+
+def assert_no_poison(stack: Stack, environ: dict[str, str]) -> None:
+    for queue in ("PERSIST_QUEUE", "ARCHIVE_QUEUE", "REALTIME_QUEUE"):
+        assert poisoned(stack.azurite.connection, environ[queue]) == 0, queue
+
+
+def health(http: httpx.Client) -> tuple[int, dict[str, Any]]:
+    answer = http.get("v1/health")
+    return answer.status_code, answer.json()
+
+
+@pytest.mark.parametrize("dependency", ["postgres", "redis"])
+def test_a_store_outage_while_events_flow_poisons_nothing_and_counts_everything_once(
+    test_run: TestRun, scratch_dir: Path, stack: Stack, dependency: str
+) -> None:
+    environ = environ_for(test_run, stack)
+    server = stack.postgres if dependency == "postgres" else stack.redis
+    with (
+        running_host(fast_app_dir(scratch_dir, **HOST_QUEUES), environ, timers=False) as host,
+        httpx.Client(
+            base_url=host.url(""), headers={"x-functions-key": FUNCTION_KEY}, timeout=30
+        ) as http,
+    ):
+        before = batch()
+        post_until_accepted(http, before)
+        host.wait_idle(timeout=60)
+        roll_up(stack, test_run)
+
+        server.stop()
+        status, body = health(http)
+        # Events are still accepted and views still answer: degraded, not down.
+        assert status == 200
+        assert body["status"] == "degraded"
+        assert body["dependencies"][dependency]["status"] == "down"
+        assert body["poison_queues"] is not None
+        during = []
+        started = time.monotonic()
+        while time.monotonic() - started < OUTAGE:  # the outage lasts while events flow
+            events = batch()
+            post_until_accepted(http, events)
+            during += events
+            time.sleep(1)
+        server.start()  # Redis comes back empty, as after a restart
+
+        host.wait_idle(timeout=120)
+        assert_no_poison(stack, environ)
+        status, body = health(http)
+        assert (status, body["status"]) == (200, "ok")
+        assert set(body["poison_queues"].values()) == {0}
+    assert_exactly_once(stack, test_run, before + during)
+
+
+def test_a_storage_outage_refuses_events_with_retry_after_and_loses_nothing(
+    test_run: TestRun, scratch_dir: Path, stack: Stack
+) -> None:
+    environ = environ_for(test_run, stack)
+    with (
+        running_host(fast_app_dir(scratch_dir, **HOST_QUEUES), environ, timers=False) as host,
+        httpx.Client(
+            base_url=host.url(""), headers={"x-functions-key": FUNCTION_KEY}, timeout=30
+        ) as http,
+    ):
+        before = batch()
+        post_until_accepted(http, before)
+        flowing = batch()  # accepted just before the outage: in flight when it starts
+        post_until_accepted(http, flowing)
+
+        stack.azurite.stop()
+        refused = http.post("v1/events", json={"events": batch()})
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"]
+        status, body = health(http)
+        assert (status, body["status"]) == (503, "down")
+        assert body["dependencies"]["queue"]["status"] == "down"
+        deadline = time.monotonic() + OUTAGE
+        while time.monotonic() < deadline:  # the outage lasts; clients keep retrying
+            assert http.post("v1/events", json={"events": batch()}).status_code == 503
+            time.sleep(1)
+        stack.azurite.start()
+
+        after = batch()
+        post_until_accepted(http, after)
+        host.wait_idle(timeout=120)
+        assert_no_poison(stack, environ)
+        assert health(http)[0] == 200
+    assert_exactly_once(stack, test_run, before + flowing + after)
