@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,21 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
+@lru_cache(maxsize=1)
+def _axe_source() -> str:
+    return AXE.read_text()
+
+
 def serious_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now."""
     if not AXE.is_file():
         pytest.fail(f"axe-core is missing ({AXE}); run make bootstrap", pytrace=False)
     # Evaluated, not added as a <script>: the pages' CSP (script-src 'self') blocks inline scripts.
-    page.evaluate(AXE.read_text() + "\n;undefined")
-    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source() + "\n;undefined")
+    result: dict[str, Any] = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})"
+    )
     return [
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
         for v in result["violations"]
