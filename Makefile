@@ -21,11 +21,12 @@ FUNC ?= 0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint doctor pytest simulate bench services services-status \
+.PHONY: help run test lint doctor pytest simulate replay-poison bench services services-status \
 	services-stop bootstrap settings migrate clean distclean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' \
+		| sed -e 's/$$(PORT)/$(PORT)/g' | expand -t 24
 
 # --- the two commands ---------------------------------------------------------------
 
@@ -53,10 +54,9 @@ services-status: ## show whether each service answers
 services-stop: ## stop the Azurite that services.sh started
 	@scripts/services.sh stop
 
-settings: ## create local.settings.json from the sample when missing
+settings: bootstrap ## create local.settings.json from the sample (this checkout's own names) when missing
 	@if [[ ! -f local.settings.json ]]; then \
-		cp local.settings.sample.json local.settings.json; \
-		echo "settings: created local.settings.json from local.settings.sample.json"; \
+		$(PY) scripts/local_settings.py; \
 	elif [[ local.settings.sample.json -nt local.settings.json ]]; then \
 		echo "settings: note: local.settings.sample.json is newer than local.settings.json; compare them"; \
 	fi
@@ -121,8 +121,13 @@ doctor: bootstrap settings ## azure-functions-doctor on the app (fails on any un
 
 # --- tools -------------------------------------------------------------------------------
 
-simulate: bootstrap ## send simulated events to a running app: ARGS="--events 5000", or ARGS=--live
-	$(PY) scripts/simulate.py $(ARGS)
+simulate: bootstrap ## send simulated events to the app on PORT: ARGS="--events 5000", or ARGS=--live
+	$(PY) scripts/simulate.py --url http://localhost:$(PORT) $(ARGS)
+
+QUEUE ?=
+replay-poison: bootstrap ## move dead-lettered messages back: make replay-poison QUEUE=activity-persist
+	@[[ -n "$(QUEUE)" ]] || { echo "replay-poison: say which queue: QUEUE=<name of the sink queue>" >&2; exit 1; }
+	$(PY) scripts/replay_poison.py $(QUEUE) $(ARGS)
 
 BENCH ?= *
 bench: bootstrap services ## run scripts/bench_*.py (one: BENCH=postgres ARGS="--events 1000")

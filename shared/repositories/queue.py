@@ -198,6 +198,11 @@ def replay_poison(connection_string: str, queue_name: str, limit: int | None = N
     source = service.get_queue_client(f"{queue_name}-poison")
     target = service.get_queue_client(queue_name)
     moved = 0
+    try:
+        source.get_queue_properties()
+    except ResourceNotFoundError:
+        service.close()
+        return 0  # nothing was ever dead-lettered from this queue
     with suppress(ResourceExistsError):
         target.create_queue()
     while limit is None or moved < limit:

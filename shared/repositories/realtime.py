@@ -653,7 +653,11 @@ class RealtimeRepository:
         return removed
 
     def user_data(self, user_id: uuid.UUID) -> dict[str, Any]:
-        """What Redis holds about the user, for an export (read-only, one SCAN)."""
+        """What Redis holds about the user, for an export (read-only, one SCAN).
+
+        Grouped as stored: the progress hash, notification payloads, and per
+        quiz and per session the user's own fields (``class_id`` with them).
+        """
         user = str(user_id)
         found: dict[str, Any] = {
             "progress": {},
@@ -671,13 +675,14 @@ class RealtimeRepository:
                 elif name == f"notif:{user}":
                     found["notifications"] = self.client.zrevrange(key, 0, -1)
                 elif family in ("lbs", "live") and self.client.type(key) == "hash":
+                    data = cast(dict[str, str], self.client.hgetall(key))
                     fields = {
-                        f.split("|", 1)[1]: v
-                        for f, v in cast(dict[str, str], self.client.hgetall(key)).items()
-                        if f.startswith(user + "|")
+                        f.split("|", 1)[1]: v for f, v in data.items() if f.startswith(user + "|")
                     }
                     if fields:
                         section = "leaderboards" if family == "lbs" else "live_sessions"
+                        if family == "live":
+                            fields["class_id"] = data.get("class_id", "")
                         found[section][rest] = fields
                 elif family == "author" and self.client.get(key) == user:
                     found["posts"].append(rest)

@@ -140,10 +140,17 @@ def parse_principal(raw: str, user_id_claim: str) -> Principal:
 
 
 def key_accessor(key: str | None, level: str) -> str:
-    """A key as the access log names it: its level and a fingerprint, never the key."""
+    """A key as the access log names it: a fingerprint, never the key.
+
+    On an admin-level route only the master key passes the host: ``admin-key:``.
+    On a function-level route the host accepts a function key or the master
+    key and does not tell the app which: ``key:`` (the fingerprint tells them
+    apart to whoever holds the keys).
+    """
     if not key:
         return "local"  # no key sent: a local host without keys configured
-    return f"{level}-key:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    label = "admin-key" if level == "admin" else "key"
+    return f"{label}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def principal_accessor(principal: Principal) -> str:

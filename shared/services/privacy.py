@@ -26,6 +26,7 @@ from shared.repositories.archive import ArchiveRepository, InvalidKeyError, chec
 from shared.repositories.postgres import PostgresRepository
 from shared.repositories.realtime import RealtimeRepository
 from shared.services.access_log import BAD_CURSOR
+from shared.services.realtime import export_realtime
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def export_page(
                 page.next_cursor = _encode_cursor(name, list(after))
                 return page
         elif name == REALTIME_SECTION:
-            page.realtime = realtime.user_data(user_id)
+            page.realtime = export_realtime(user_id, realtime)
             budget -= 1
         else:
             table, column = name.split(".")

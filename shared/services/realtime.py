@@ -31,6 +31,7 @@ from shared.models.api import (
     StudentProgress,
 )
 from shared.models.events import ActivityEvent
+from shared.models.privacy import RealtimeExport, RealtimeLiveSession, RealtimeStanding
 from shared.repositories.realtime import (
     NOTIFICATIONS_KEPT,
     Notification,
@@ -389,3 +390,49 @@ def live_session(
         raise NotFound(f"no live session {session_id}")
     teachers.sort(key=lambda t: (t.joined_at, str(t.teacher_id)))
     return LiveSession(session_id=session_id, class_id=uuid.UUID(class_id), teachers=teachers)
+
+
+# --- a person's real-time data, for an export (SPEC 9) -------------------------------
+
+
+def export_realtime(user_id: uuid.UUID, realtime: RealtimeRepository) -> RealtimeExport:
+    """What Redis holds about the person, in the API's shapes."""
+    raw = realtime.user_data(user_id)
+    notifications = [Notification.from_payload(item) for item in raw["notifications"]]
+    return RealtimeExport(
+        progress=_lessons_from_hash(raw["progress"]),
+        notifications=[
+            NotificationItem(
+                type=n.type,
+                post_id=uuid.UUID(n.post_id),
+                thread_id=uuid.UUID(n.thread_id),
+                actor_id=uuid.UUID(n.actor_id),
+                created_at=n.created_at,
+                event_id=uuid.UUID(n.event_id),
+            )
+            for n in notifications
+        ],
+        leaderboards=[
+            RealtimeStanding(
+                quiz_id=uuid.UUID(quiz),
+                best_score=float(v["best"]),
+                best_submitted_at=parse_redis_ts(v.get("at")),
+                attempts=int(v.get("attempts") or 0),
+            )
+            for quiz, v in sorted(raw["leaderboards"].items())
+            if "best" in v
+        ],
+        live_sessions=[
+            RealtimeLiveSession(
+                session_id=uuid.UUID(session),
+                class_id=uuid.UUID(v["class_id"]) if v.get("class_id") else None,
+                joined_at=parse_redis_ts(v.get("joined_at")),
+                left_at=parse_redis_ts(v.get("left_at")),
+                duration_seconds=int(v.get("duration_seconds") or 0),
+                polls_launched=[uuid.UUID(p) for p in json.loads(v.get("polls_launched") or "[]")],
+                messages_sent=int(v.get("messages_sent") or 0),
+            )
+            for session, v in sorted(raw["live_sessions"].items())
+        ],
+        posts=sorted(uuid.UUID(post) for post in raw["posts"]),
+    )

@@ -492,7 +492,7 @@ def test_who_may_see_what(
                 assert entry["accessor"].startswith(f"principal:{credential}@school.example")
                 assert world.ids[credential] in entry["accessor"]
             else:
-                assert entry["accessor"].split(":")[0] in ("function-key", "admin-key")
+                assert entry["accessor"].split(":")[0] in ("key", "admin-key")
                 assert MASTER_KEY not in entry["accessor"]
                 assert FUNCTION_KEY not in entry["accessor"]
         return

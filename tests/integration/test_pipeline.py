@@ -350,3 +350,9 @@ def test_queue_down_answers_503_and_accepts_nothing(test_run: TestRun, scratch_d
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert "nothing was accepted" in response.json()["error"]
+
+
+def test_replaying_a_queue_that_never_had_poison_moves_nothing(test_run: TestRun) -> None:
+    from shared.repositories.queue import replay_poison
+
+    assert replay_poison(test_run.storage_connection, f"t{test_run.run_id}-never-failed") == 0

@@ -94,7 +94,7 @@ def test_in_keys_mode_a_key_without_principal_is_a_service_or_on_admin_routes_an
     service = identify(None, "k1", mode=AuthMode.KEYS, level="function", user_id_claim=CLAIM)
     assert service.roles == {Role.SERVICE}
     assert service.principal is None
-    assert service.accessor.startswith("function-key:")
+    assert service.accessor.startswith("key:")
     assert "k1" not in service.accessor
     admin = identify(None, "k2", mode=AuthMode.KEYS, level="admin", user_id_claim=CLAIM)
     assert admin.roles == {Role.ADMIN}
