@@ -21,7 +21,7 @@ FUNC ?= 0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint doctor pytest simulate replay-poison bench services services-status \
+.PHONY: help run test lint doctor infra pytest simulate replay-poison bench services services-status \
 	services-stop bootstrap settings migrate clean distclean
 
 help: ## list the targets
@@ -38,7 +38,7 @@ else
 	$(PY) -m devhost --port $(PORT)
 endif
 
-test: bootstrap services settings lint doctor pytest ## everything CI runs: lint, types, doctor, all tests
+test: bootstrap services settings lint doctor infra pytest ## everything CI runs: lint, types, doctor, infra checks, all tests
 
 # --- steps -------------------------------------------------------------------------------
 
@@ -75,6 +75,9 @@ lint: bootstrap ## ruff check, ruff format --check, mypy (strict)
 
 pytest: bootstrap services ## the pytest suite (a selection: PYTEST_ARGS="tests/unit -k eventgen")
 	pytest $(PYTEST_ARGS)
+
+infra: ## offline checks of infra/, azure.yaml and the workflow (own venv: .tools/infra-venv)
+	@bash scripts/infra_checks.sh
 
 # azure-functions-doctor checks the app as the Functions host and a deployment
 # would see it (see docs/development.md). It fails only on required checks, so
