@@ -19,10 +19,13 @@ from functions import (  # noqa: F401
     rollup,
 )
 from functions.routing import host_level_default, http_blueprint
+from shared import telemetry
 from shared.services.openapi import API
 from shared.settings import Settings
 
 logging.getLogger("azure").setLevel(logging.WARNING)
+# Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set (off locally).
+telemetry.configure()
 
 # Read now, not from the cached settings: the host indexes this module once per
 # worker process, with the app settings of that process (AUTH_MODE included).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared import telemetry
 from shared.repositories.archive import get_archive
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
@@ -24,6 +25,7 @@ bp = func.Blueprint()
 
 def archive(body: bytes) -> None:
     envelope = get_event_queue().open_envelope(body)
+    telemetry.record_lag(get_settings().archive_queue, envelope.received_at)
     # Erased users' events are dropped (the tombstone), and so are events past
     # retention, which would only recreate a monthly table retention dropped.
     archive_live_events(

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
 from functions.routing import Call, resource
+from shared import telemetry
 from shared.http import error_response, json_response, unavailable
 from shared.models.api import EventBatch, FieldError, IngestResponse
 from shared.models.events import ActivityEvent, Event
@@ -18,7 +19,7 @@ from shared.repositories.queue import QueueUnavailable, get_event_queue
 from shared.repositories.realtime import get_realtime
 from shared.services import access_log
 from shared.services.access import OWN_EVENTS, event_refusal
-from shared.services.ingest import RequestError, ingest
+from shared.services.ingest import STORED_CONFLICT, RequestError, ingest
 from shared.services.openapi import API, Operation
 from shared.services.privacy import drop_erased_at_ingest
 from shared.services.realtime import record
@@ -100,4 +101,19 @@ def ingest_events(call: Call) -> func.HttpResponse:
                 outcome=access_log.REFUSED,
                 rule=OWN_EVENTS.name,
             )
+    _count(result)
     return json_response(result, status=202 if result.accepted else 422)
+
+
+def _count(result: IngestResponse) -> None:
+    """Accepted and rejected events, the rejections by reason (docs/operations.md)."""
+    telemetry.events_accepted.add(result.accepted)
+    for rejection in result.rejected:
+        message = rejection.errors[0].message if rejection.errors else ""
+        if message.startswith("refused by rule"):
+            reason = "refused"
+        elif message == STORED_CONFLICT:
+            reason = "conflict"
+        else:
+            reason = "invalid"
+        telemetry.events_rejected.add(1, {"reason": reason})

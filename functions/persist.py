@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared import telemetry
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
 from shared.services.delivery import configured_policy, deliver
@@ -20,6 +21,7 @@ bp = func.Blueprint()
 
 def persist(body: bytes) -> None:
     envelope = get_event_queue().open_envelope(body)
+    telemetry.record_lag(get_settings().persist_queue, envelope.received_at)
     # Erased users' events are dropped inside the transaction (the tombstone);
     # events past retention too, so retention's deletions are not undone.
     not_before = cutoff(get_settings().retention_postgres_days)

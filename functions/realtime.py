@@ -6,7 +6,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.routing import Call
-from shared import limits
+from shared import limits, telemetry
 from shared.http import query_declared
 from shared.models.access import Role
 from shared.models.api import (
@@ -175,6 +175,7 @@ def live_session(call: Call) -> LiveSession:
 
 def catch_up(body: bytes) -> None:
     envelope = get_event_queue().open_envelope(body)
+    telemetry.record_lag(get_settings().realtime_queue, envelope.received_at)
     get_realtime().apply_events(envelope.events, envelope.received_at)
 
 

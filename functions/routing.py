@@ -22,6 +22,7 @@ import azure.functions as func
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from shared import telemetry
 from shared.http import error_response, handle, json_response, path_uuid
 from shared.models.access import AuthMode, Caller, Role
 from shared.repositories.postgres import get_postgres
@@ -100,7 +101,10 @@ def _function(
     mode, claim = settings.auth_mode, settings.auth_user_id_claim
 
     def endpoint(req: func.HttpRequest) -> func.HttpResponse:
-        return serve(operation, handler, req, mode=mode, user_id_claim=claim)
+        with telemetry.span(f"http {operation.name}", route=operation.route) as current:
+            response = serve(operation, handler, req, mode=mode, user_id_claim=claim)
+            current.set_attribute("http.response.status_code", response.status_code)
+            return response
 
     endpoint.__name__ = endpoint.__qualname__ = operation.name
     endpoint.__doc__ = operation.summary

@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import SerializeAsAny, TypeAdapter
 from pydantic_core import to_json
 
+from shared import telemetry
 from shared.models.events import (
     MODEL_BY_TYPE,
     ActivityEvent,
@@ -540,6 +541,7 @@ class PostgresRepository:
             if dropped:
                 conn.execute("DELETE FROM event_ledger WHERE event_id = ANY(%s)", (dropped,))
         if conflicts:
+            telemetry.event_conflicts.add(len(conflicts), {"sink": "postgres"})
             log.warning(
                 "kept the first version of %d event(s) met again with other content: %s",
                 len(conflicts),

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 import redis
 
+from shared import telemetry
 from shared.models.events import (
     MODEL_BY_TYPE,
     ActivityEvent,
@@ -558,6 +559,7 @@ class RealtimeRepository:
         )
         result = int(applied)
         if conflicts:
+            telemetry.event_conflicts.add(len(conflicts), {"sink": "realtime"})
             log.warning(
                 "kept the first version of %d event(s) sent again with other content: %s",
                 len(conflicts),

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import psycopg
 
+from shared import telemetry
 from shared.models.events import ActivityEvent
 from shared.repositories.archive import ArchiveRepository
 from shared.repositories.postgres import PostgresRepository
@@ -47,6 +48,7 @@ def archive_live_events(
         return 0
     written, conflicts = archive.archive_events(kept, received_at)
     if conflicts:
+        telemetry.event_conflicts.add(len(conflicts), {"sink": "archive"})
         log.warning(
             "the archive kept the first version of %d event(s) met again with other content: %s",
             len(conflicts),

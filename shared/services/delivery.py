@@ -33,7 +33,7 @@ from azure.core.exceptions import (
 from pydantic import ValidationError
 from redis import exceptions as redis_errors
 
-from shared import limits
+from shared import limits, telemetry
 from shared.models.messages import Envelope, RetryState, parse_envelope
 from shared.repositories.archive import ArchiveEntityTooLargeError
 from shared.settings import get_settings
@@ -139,6 +139,10 @@ class Outcome:
 
 
 def _reason(exc: BaseException) -> str:
+    """Why it failed, for logs and the envelope: never the event's content."""
+    if isinstance(exc, ValidationError):
+        where = ", ".join(f"{'.'.join(map(str, e['loc']))} ({e['type']})" for e in exc.errors()[:5])
+        return f"ValidationError: {exc.error_count()} error(s): {where}"[:300]
     return f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
 
 
@@ -156,19 +160,22 @@ def deliver(
     when the queue itself cannot take the retry (the storage account is down:
     the host retries the original once it is back).
     """
-    try:
-        sink(body)
-    except Exception as exc:
-        kind = classify(exc)
-        if kind is Failure.UNKNOWN:
-            raise
-        at = now or datetime.now(UTC)
-        if kind is Failure.PERMANENT:
-            log.error("dead-lettered a message of %s (cannot succeed): %s", queue, _reason(exc))
-            redelivery.dead_letter(queue, body)
-            return Outcome(done=False, failure=kind, reason=_reason(exc))
-        return _retry_later(body, queue, exc, redelivery, policy, at)
-    return Outcome(done=True)
+    with telemetry.span(f"sink {queue}", queue=queue) as current:
+        try:
+            sink(body)
+        except Exception as exc:
+            kind = classify(exc)
+            current.set_attribute("activity.failure", kind.value)
+            if kind is Failure.UNKNOWN:
+                raise
+            at = now or datetime.now(UTC)
+            if kind is Failure.PERMANENT:
+                log.error("dead-lettered a message of %s (cannot succeed): %s", queue, _reason(exc))
+                redelivery.dead_letter(queue, body)
+                telemetry.messages_dead_lettered.add(1, {"queue": queue, "kind": kind.value})
+                return Outcome(done=False, failure=kind, reason=_reason(exc))
+            return _retry_later(body, queue, exc, redelivery, policy, at)
+        return Outcome(done=True)
 
 
 def _retry_later(
@@ -193,12 +200,14 @@ def _retry_later(
             reason,
         )
         redelivery.dead_letter(queue, body)
+        telemetry.messages_dead_lettered.add(1, {"queue": queue, "kind": "gave_up"})
         return Outcome(done=False, failure=Failure.TRANSIENT, reason=reason)
     delay = policy.delay(attempt)
     retried = envelope.model_copy(
         update={"retry": RetryState(attempt=attempt, since=since, reason=reason)}
     )
     redelivery.send_later(queue, retried_body(retried), delay)
+    telemetry.messages_retried.add(1, {"queue": queue})
     log.warning(
         "a dependency failed for a message of %s (attempt %d); retrying in %d s: %s",
         queue,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from shared import telemetry
 from shared.models.rollups import RollupRow
 from shared.repositories.realtime import RealtimeRepository
 
@@ -77,6 +78,9 @@ def run_rollup(
         if store.commit_rollup(claim, rows):
             result.committed += 1
             result.rows += len(rows)
+            seconds, start, _ = claim.split(":", 2)
+            closed = datetime.fromtimestamp(int(start) + int(seconds), UTC)
+            telemetry.rollup_delay.record(max(0.0, (moment - closed).total_seconds()))
         checkpoint("committed")
         realtime.release_claim(claim)
     return result
