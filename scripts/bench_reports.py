@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_dataset import DEFAULT_DSN
 
+from shared.repositories.access import AccessRepository
 from shared.repositories.reports import ReportsRepository
 from shared.services import recommendations, reports
 
@@ -63,6 +64,17 @@ SAMPLES = {
 }
 
 
+# entity -> a teacher whose access rule (docs/access.md) lets them read it: the
+# creator of a lesson the student took, or of the lesson / quiz itself.
+TEACHER_OF = {
+    "student": "SELECT c.teacher_id FROM lesson_progress AS lp "
+    "JOIN content_activity AS c ON c.content_id = lp.lesson_id "
+    "WHERE lp.student_id = %s LIMIT 1",
+    "lesson": "SELECT teacher_id FROM content_activity WHERE content_id = %s LIMIT 1",
+    "quiz": "SELECT teacher_id FROM content_activity WHERE content_id = %s LIMIT 1",
+}
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -86,7 +98,26 @@ def sample_ids(dsn: str, rng: random.Random, count: int) -> dict[str, list[uuid.
             events = [row[0] for row in conn.execute(weighted)]
             picked[f"{entity}/uniform"] = [rng.choice(everyone) for _ in range(count)]
             picked[f"{entity}/by activity"] = [rng.choice(events) for _ in range(count)]
+            teachers = [row[0] for row in conn.execute("SELECT DISTINCT teacher_id FROM feedback")]
+            picked["teacher/any"] = [rng.choice(teachers) for _ in range(count)]
     return picked
+
+
+def teachers_of(dsn: str, ids: dict[str, list[uuid.UUID]]) -> dict[str, list[uuid.UUID]]:
+    """For every sampled student, lesson and quiz, a teacher the access rules let in."""
+    found: dict[str, list[uuid.UUID]] = {}
+    with psycopg.connect(dsn) as conn:
+        for key, sampled in ids.items():
+            entity = key.split("/")[0]
+            if entity in TEACHER_OF:
+                rows = [conn.execute(TEACHER_OF[entity], (i,)).fetchone() for i in sampled]
+                if any(row is None for row in rows):
+                    raise SystemExit(
+                        f"bench_reports: a sampled {entity} has no teacher; reload the data set "
+                        "(scripts/load_dataset.py links content to lessons and quizzes)"
+                    )
+                found[key] = [row[0] for row in rows if row is not None]
+    return found
 
 
 def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
@@ -206,14 +237,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     events, load_note = dataset(args.dsn)
     ids = sample_ids(args.dsn, rng, args.samples)
     now = datetime.now(UTC)
+    teachers = teachers_of(args.dsn, ids)
     rows: list[tuple[str, str, list[float]]] = []
-    with ReportsRepository(args.dsn, max_size=1) as repo:
+    with (
+        ReportsRepository(args.dsn, max_size=1) as repo,
+        AccessRepository(args.dsn, max_size=1) as access,
+    ):
 
         def each(name: str, entity: str, call: Callable[[uuid.UUID], Any]) -> None:
             for sampling in ("uniform", "by activity"):
                 queue = iter(ids[f"{entity}/{sampling}"] * 2)
                 timings = measure(lambda q=queue: call(next(q)), args.samples)  # type: ignore[misc]
                 rows.append((name, sampling, timings))
+
+        def as_teacher(
+            name: str,
+            entity: str,
+            check: Callable[[uuid.UUID, uuid.UUID], bool],
+            call: Callable[[uuid.UUID], Any],
+        ) -> None:
+            """The read as a teacher signed in: the access check (uncached) then the report."""
+            for sampling in ("uniform", "by activity"):
+                key = f"{entity}/{sampling}"
+                queue = iter(list(zip(teachers[key], ids[key], strict=True)) * 2)
+
+                def read(q: Any = queue) -> None:
+                    teacher, target = next(q)
+                    if not check(teacher, target):
+                        raise SystemExit(f"bench_reports: {name}: the teacher was refused")
+                    call(target)
+
+                rows.append((f"{name} as teacher", sampling, measure(read, args.samples)))
 
         each("students/{id}", "student", lambda i: reports.student_report(i, repo))
         each("lessons/{id}", "lesson", lambda i: reports.lesson_report(i, 30, now, repo))
@@ -225,6 +279,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             "student",
             lambda i: recommendations.recommend(i, 5, repo),
         )
+        as_teacher(
+            "students/{id}",
+            "student",
+            access.teacher_has_interest,
+            lambda i: reports.student_report(i, repo),
+        )
+        as_teacher(
+            "students/{id}/recommendations",
+            "student",
+            access.teacher_has_interest,
+            lambda i: recommendations.recommend(i, 5, repo),
+        )
+        as_teacher(
+            "lessons/{id}",
+            "lesson",
+            access.teacher_created,
+            lambda i: reports.lesson_report(i, 30, now, repo),
+        )
+        as_teacher(
+            "quizzes/{id}",
+            "quiz",
+            access.teacher_created,
+            lambda i: reports.quiz_report(i, repo),
+        )
+        # A refusal asks every branch of the interest check: its worst case.
+        for sampling in ("uniform", "by activity"):
+            pairs = iter(list(zip(ids["teacher/any"], ids[f"student/{sampling}"], strict=True)) * 2)
+            rows.append(
+                (
+                    "access: interest check, any teacher",
+                    sampling,
+                    measure(lambda p=pairs: access.teacher_has_interest(*next(p)), args.samples),  # type: ignore[misc]
+                )
+            )
         few = max(10, args.samples // 10)
         for name, call in (
             ("forum/trending?hours=24", lambda: reports.forum_trending(24, 10, now, repo)),

@@ -322,6 +322,11 @@ class DevhostProcess:
         assert self._process is not None
         return self._process.pid
 
+    @property
+    def log_path(self) -> Path:
+        """Where the host's output goes (removed when it stops)."""
+        return self._log_path
+
     def start(self) -> DevhostProcess:
         args = [sys.executable, "-m", "devhost", "--port", str(self.port), "--host", "127.0.0.1"]
         if not self._queues:
