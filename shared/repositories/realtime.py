@@ -254,7 +254,13 @@ elseif kind == 'forum_activity' then
 elseif kind == 'live_class_engagement' then
   local key = p .. 'live:' .. f.session_id
   local t = f.teacher_id .. '|'
-  redis.call('HSET', key, 'class_id', f.class_id)
+  -- class_id is the latest snapshot's, by (duration_seconds, event_id), as in
+  -- PostgreSQL's LATEST merge (MergedTable): whatever the arrival order.
+  local rank = string.format('%010d', tonumber(f.duration_seconds)) .. '|' .. f.event_id
+  local held = redis.call('HGET', key, t .. 'class_rank')
+  if not held or rank > held then
+    redis.call('HSET', key, t .. 'class_id', f.class_id, t .. 'class_rank', rank)
+  end
   keep_min(key, t .. 'joined_at', f.joined_at)
   keep_max(key, t .. 'left_at', f.left_at)
   keep_max_number(key, t .. 'duration_seconds', f.duration_seconds)
@@ -339,7 +345,8 @@ elseif family == 'author' and kind == 'string' then
   if redis.call('GET', key) == user then removed = redis.call('DEL', key) end
 elseif family == 'live' and kind == 'hash' then
   removed = redis.call('HDEL', key, s .. 'joined_at', s .. 'left_at', s .. 'duration_seconds',
-                       s .. 'polls_launched', s .. 'messages_sent')
+                       s .. 'polls_launched', s .. 'messages_sent', s .. 'class_id',
+                       s .. 'class_rank')
   if removed > 0 then
     local others = false
     for _, field in ipairs(redis.call('HKEYS', key)) do
@@ -486,6 +493,7 @@ def _all_fields(event: ActivityEvent) -> dict[str, Any]:
         return {
             "teacher_id": str(event.teacher_id),
             "class_id": str(event.class_id),
+            "event_id": str(event.event_id),
             "session_id": str(event.session_id),
             "joined_at": redis_ts(event.joined_at),
             "left_at": redis_ts(event.left_at) if event.left_at else None,
@@ -683,8 +691,6 @@ class RealtimeRepository:
                     }
                     if fields:
                         section = "leaderboards" if family == "lbs" else "live_sessions"
-                        if family == "live":
-                            fields["class_id"] = data.get("class_id", "")
                         found[section][rest] = fields
                 elif family == "author" and self.client.get(key) == user:
                     found["posts"].append(rest)

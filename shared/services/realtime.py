@@ -369,7 +369,14 @@ def _teachers_from_rows(rows: Iterable[dict[str, Any]]) -> list[LiveTeacher]:
 
 
 def _session_from_hash(data: dict[str, str]) -> tuple[str | None, list[LiveTeacher]]:
-    return data.get("class_id"), _teachers_from_hash(data)
+    """The session's class (as PostgreSQL answers it: the first teacher to join's,
+    by joined_at then teacher_id) and its teachers."""
+    teachers = _teachers_from_hash(data)
+    owners = _by_owner(data)
+    first = min(teachers, key=lambda t: (t.joined_at, str(t.teacher_id)), default=None)
+    # A hash written before class_id was kept per teacher has the session's only.
+    class_id = owners[str(first.teacher_id)].get("class_id") if first else None
+    return class_id or data.get("class_id"), teachers
 
 
 def _session_from_rows(rows: list[dict[str, Any]]) -> tuple[str | None, list[LiveTeacher]]:
