@@ -43,8 +43,10 @@ Configuration read from the app directory
     maxDequeueCount (5), messageEncoding ("base64" | "none");
     `functionTimeout` (unbounded when absent).
   - `%SETTING%` expressions in queue names and schedules; a binding's
-    `connection` names an app setting holding a storage connection string
-    (`UseDevelopmentStorage=true` works), default `AzureWebJobsStorage`.
+    `connection` names a storage connection, default `AzureWebJobsStorage`,
+    looked up as `AzureWebJobs<name>` then `<name>`: a connection string
+    (`UseDevelopmentStorage=true` works), or identity-based `<name>__accountName`
+    / `__queueServiceUri`, `__credential`, `__clientId` (shared/settings.py).
   - `WEBSITE_TIME_ZONE` (IANA name) for schedules, UTC otherwise;
     `PYTHON_THREADPOOL_THREAD_COUNT` for the synchronous-function thread pool.
 

@@ -28,7 +28,8 @@ from azure.functions.decorators.function_app import Function, FunctionRegister
 from devhost.auth import normalise_auth_level
 from devhost.ncrontab import CronSchedule, IntervalSchedule, parse_schedule
 from devhost.routes import RouteTemplate
-from devhost.settings import ConfigError, resolve_expression, storage_connection_string
+from devhost.settings import ConfigError, resolve_expression, storage_connection
+from shared.settings import StorageConnection
 
 SCRIPT_FILE = "function_app.py"
 MODULE_NAME = "function_app"
@@ -55,7 +56,7 @@ class HttpTrigger:
 @dataclass(frozen=True)
 class QueueTrigger:
     queue_name: str
-    connection: str  # the resolved connection string
+    connection: StorageConnection  # resolved: a connection string or identity-based
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class TimerTrigger:
 class QueueOutput:
     name: str  # parameter name, or "$return"
     queue_name: str
-    connection: str
+    connection: StorageConnection
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def _trigger(meta: dict[str, Any], environ: Mapping[str, str]) -> Trigger:
     if kind == "queueTrigger":
         return QueueTrigger(
             queue_name=_queue_name(meta, environ),
-            connection=storage_connection_string(meta.get("connection"), environ),
+            connection=storage_connection(meta.get("connection"), environ),
         )
     if kind == "timerTrigger":
         schedule_text = resolve_expression(str(meta["schedule"]), environ)
@@ -243,7 +244,7 @@ def _output(meta: dict[str, Any], environ: Mapping[str, str]) -> Output:
         return QueueOutput(
             name=name,
             queue_name=_queue_name(meta, environ),
-            connection=storage_connection_string(meta.get("connection"), environ),
+            connection=storage_connection(meta.get("connection"), environ),
         )
     direction = "output" if meta.get("direction") == BindingDirection.OUT else "input"
     raise UnsupportedFunction(f"{direction} binding type '{kind}' is not supported by devhost")

@@ -26,15 +26,19 @@ import base64
 import binascii
 import contextlib
 import logging
+import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import azure.functions as func
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueMessage as StoredMessage
 from azure.storage.queue.aio import QueueClient
@@ -44,6 +48,11 @@ from devhost.invoker import Invoker
 from devhost.loader import FunctionSpec, QueueOutput, QueueTrigger
 from devhost.settings import MIN_POLLING_INTERVAL, QueueOptions
 from devhost.shutdown import InFlight
+from shared.repositories.storage import async_queue_client, new_async_credential
+from shared.settings import StorageConnection
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
 
 log = logging.getLogger("devhost")
 
@@ -92,31 +101,80 @@ def queue_trigger_value(fn: FunctionSpec, body: bytes, message: StoredMessage) -
 
 
 class QueueClients:
-    """Async queue clients, one per (connection string, queue), and which queues exist."""
+    """Async queue clients, one per (connection, queue), and which queues exist.
+
+    A connection string builds its client directly; an identity-based connection
+    gets its token from an async credential owned here (one per identity, closed
+    with the clients), built by the app's shared/repositories/storage.py like every
+    other storage client.
+    """
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], QueueClient] = {}
-        self._existing: set[tuple[str, str]] = set()
+        self._clients: dict[tuple[StorageConnection, str], QueueClient] = {}
+        self._existing: set[tuple[StorageConnection, str]] = set()
+        self._credentials: dict[tuple[bool, str | None], AsyncTokenCredential] = {}
+        self._tls_session: aiohttp.ClientSession | None = None
 
-    def get(self, connection: str, queue_name: str) -> QueueClient:
+    def get(self, connection: StorageConnection, queue_name: str) -> QueueClient:
         key = (connection, queue_name)
         if key not in self._clients:
             # The SDK's default retries wait 15 s, 18 s, then 42 s, and each try may wait
             # 300 s to connect and 300 s to read: far too long for a local host whose pollers
             # retry anyway, and a hung emulator would hold every call for many minutes.
             # Two quick retries ride out a busy emulator.
-            self._clients[key] = QueueClient.from_connection_string(
+            self._clients[key] = async_queue_client(
                 connection,
                 queue_name,
+                self._credential(connection),
                 initial_backoff=1,
                 increment_base=1,
                 retry_total=2,
                 connection_timeout=STORAGE_CONNECT_TIMEOUT,
                 read_timeout=STORAGE_READ_TIMEOUT,
+                **self._tls_options(connection),
             )
         return self._clients[key]
 
-    async def ensure_queue(self, connection: str, queue_name: str) -> QueueClient:
+    def _tls_options(self, connection: StorageConnection) -> dict[str, Any]:
+        """For identity-based connections (HTTPS): trust what the app's clients trust.
+
+        The app's clients (requests) read `REQUESTS_CA_BUNDLE` at each request; aiohttp
+        builds its default TLS context once, on import, from the CA files known then, so a
+        bundle named later (local.settings.json Values, a test) would not reach these
+        clients. With a bundle, they share one session whose TLS context trusts it (built
+        once: the SDK's `connection_verify=<file>` would load the file at every request).
+        Connection strings are left exactly as they were.
+        """
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+        if not connection.identity_based or not bundle:
+            return {}
+        if self._tls_session is None:
+            context = ssl.create_default_context(cafile=bundle)
+            # As azure-core opens its own sessions: proxies from the environment, no
+            # cookies, bodies decompressed by the SDK.
+            self._tls_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context),
+                trust_env=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        transport = AioHttpTransport(
+            session=self._tls_session,
+            session_owner=False,
+            connection_timeout=STORAGE_CONNECT_TIMEOUT,
+            read_timeout=STORAGE_READ_TIMEOUT,
+        )
+        return {"transport": transport}
+
+    def _credential(self, connection: StorageConnection) -> AsyncTokenCredential | None:
+        if not connection.identity_based:
+            return None
+        key = (connection.managed_identity, connection.client_id)
+        if key not in self._credentials:
+            self._credentials[key] = new_async_credential(connection)
+        return self._credentials[key]
+
+    async def ensure_queue(self, connection: StorageConnection, queue_name: str) -> QueueClient:
         client = self.get(connection, queue_name)
         if (connection, queue_name) not in self._existing:
             with contextlib.suppress(ResourceExistsError):
@@ -126,9 +184,16 @@ class QueueClients:
 
     async def close(self) -> None:
         clients = list(self._clients.values())
+        credentials = list(self._credentials.values())
         self._clients.clear()
+        self._credentials.clear()
         for client in clients:
             await client.close()
+        for credential in credentials:
+            await credential.close()
+        if self._tls_session is not None:
+            session, self._tls_session = self._tls_session, None
+            await session.close()
 
 
 class QueueOutputWriter:

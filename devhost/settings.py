@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devhost.timespan import parse_timespan
+from shared.settings import StorageConnection, StorageSettingError, parse_storage_connection
 
 DEFAULT_STORAGE_SETTING = "AzureWebJobsStorage"
 # Azure Storage allows at most 32 messages per receive, so the host caps batchSize there too.
@@ -142,20 +143,33 @@ def resolve_expression(text: str, environ: Mapping[str, str]) -> str:
     return _EXPRESSION.sub(setting, text)
 
 
-def storage_connection_string(setting_name: str | None, environ: Mapping[str, str]) -> str:
-    """The connection string a binding's `connection` names (default AzureWebJobsStorage).
+def storage_connection(setting_name: str | None, environ: Mapping[str, str]) -> StorageConnection:
+    """The storage connection a queue binding's `connection` names (default AzureWebJobsStorage).
 
-    Like the host, a name `X` is also looked up as `AzureWebJobsX`.
+    Resolved as the host does (shared/settings.py has the rules): `AzureWebJobsX`, then
+    `X`; a connection string in the setting itself wins over identity-based
+    `X__accountName` / `X__queueServiceUri` / `X__credential` / `X__clientId` settings.
     """
     name = setting_name or DEFAULT_STORAGE_SETTING
-    for candidate in (name, f"AzureWebJobs{name}"):
-        value = environ.get(candidate)
-        if value:
-            return value
-    raise ConfigError(
-        f"storage connection setting '{name}' is not set "
-        "(put it in local.settings.json Values or the environment)"
-    )
+    try:
+        connection = parse_storage_connection(name, environ, ("queue",))
+    except StorageSettingError as exc:
+        raise ConfigError(str(exc)) from None
+    if connection is None:
+        raise ConfigError(
+            f"storage connection setting '{name}' is not set "
+            "(put it in local.settings.json Values or the environment)"
+        )
+    return connection
+
+
+def storage_connection_string(setting_name: str | None, environ: Mapping[str, str]) -> str:
+    """The connection string a binding's `connection` names; ConfigError when it is
+    identity-based or missing."""
+    connection = storage_connection(setting_name, environ)
+    if connection.connection_string is None:
+        raise ConfigError(f"storage connection '{connection.name}' is identity-based")
+    return connection.connection_string
 
 
 @dataclass(frozen=True)

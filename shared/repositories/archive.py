@@ -27,11 +27,12 @@ from functools import lru_cache
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 
 from shared import limits
 from shared.models.events import ActivityEvent
-from shared.settings import get_settings
+from shared.repositories.storage import Connection, table_service_client
+from shared.settings import StorageConnection, get_settings
 
 ROW_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
 TABLE_MONTH_FORMAT = "%Y%m"
@@ -268,13 +269,14 @@ class ArchiveRepository:
 
     def __init__(
         self,
-        connection_string: str,
+        connection: Connection,
         table_prefix: str,
         *,
         max_workers: int = 8,
         **client_options: Any,
     ) -> None:
-        """``client_options`` go to the SDK client (e.g. ``retry_total``)."""
+        """``connection``: a StorageConnection, or a connection string;
+        ``client_options`` go to the SDK client (e.g. ``retry_total``)."""
         prefix = table_prefix.lower()
         if not _PREFIX_PATTERN.fullmatch(prefix):
             raise ValueError(
@@ -282,11 +284,7 @@ class ArchiveRepository:
                 "starting with a letter"
             )
         self.table_prefix = prefix
-        # azure-data-tables 12.7 expands UseDevelopmentStorage=true to Azurite's
-        # well-known account itself.
-        self._service = TableServiceClient.from_connection_string(
-            connection_string, **client_options
-        )
+        self._service = table_service_client(connection, **client_options)
         self._clients: dict[str, TableClient] = {}
         self._created: set[str] = set()
         self._lock = threading.Lock()
@@ -590,11 +588,11 @@ def _record(
 
 
 @lru_cache(maxsize=8)
-def _archive(connection_string: str, table_prefix: str) -> ArchiveRepository:
-    return ArchiveRepository(connection_string, table_prefix)
+def _archive(connection: StorageConnection, table_prefix: str) -> ArchiveRepository:
+    return ArchiveRepository(connection, table_prefix)
 
 
 def get_archive() -> ArchiveRepository:
     """The process-wide archive for the configured account and table prefix."""
     settings = get_settings()
-    return _archive(settings.archive_connection, settings.archive_table_prefix)
+    return _archive(settings.archive_storage, settings.archive_table_prefix)

@@ -22,13 +22,13 @@ from threading import Lock
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
 from azure.storage.blob import ExponentialRetry as BlobRetry
 from azure.storage.queue import ExponentialRetry as QueueRetry
-from azure.storage.queue import QueueClient, QueueServiceClient
+from azure.storage.queue import QueueClient
 
 from shared.models.messages import Envelope, claim_check, parse_envelope
-from shared.settings import get_settings
+from shared.repositories.storage import Connection, blob_service_client, queue_service_client
+from shared.settings import StorageConnection, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,14 @@ class EventQueue:
 
     def __init__(
         self,
-        connection_string: str,
+        connection: Connection,
         queue_names: Sequence[str],
         payload_container: str,
         catch_up_queue: str | None = None,
     ) -> None:
-        self._service = QueueServiceClient.from_connection_string(
-            connection_string, **_queue_options()
-        )
-        self._blobs = BlobServiceClient.from_connection_string(connection_string, **_blob_options())
+        """``connection``: a StorageConnection, or a connection string."""
+        self._service = queue_service_client(connection, **_queue_options())
+        self._blobs = blob_service_client(connection, **_blob_options())
         self._queues = [self._service.get_queue_client(name) for name in queue_names]
         # The realtime queue is written only when the inline Redis update failed.
         self._catch_up = [self._service.get_queue_client(catch_up_queue)] if catch_up_queue else []
@@ -187,14 +186,15 @@ class EventQueue:
         self._blobs.close()
 
 
-def replay_poison(connection_string: str, queue_name: str, limit: int | None = None) -> int:
+def replay_poison(connection: Connection, queue_name: str, limit: int | None = None) -> int:
     """Move dead-lettered messages from ``<queue>-poison`` back onto ``<queue>``.
 
-    The content is resent unchanged (the host put the original there), then the
-    poison copy is deleted; a crash in between leaves a duplicate, which every
-    sink ignores. Returns how many messages moved.
+    ``connection``: a StorageConnection, or a connection string. The content is
+    resent unchanged (the host put the original there), then the poison copy is
+    deleted; a crash in between leaves a duplicate, which every sink ignores.
+    Returns how many messages moved.
     """
-    service = QueueServiceClient.from_connection_string(connection_string, **_queue_options())
+    service = queue_service_client(connection, **_queue_options())
     source = service.get_queue_client(f"{queue_name}-poison")
     target = service.get_queue_client(queue_name)
     moved = 0
@@ -221,7 +221,7 @@ def replay_poison(connection_string: str, queue_name: str, limit: int | None = N
 
 @lru_cache(maxsize=4)
 def _event_queue(
-    connection: str, queues: tuple[str, ...], container: str, catch_up: str
+    connection: StorageConnection, queues: tuple[str, ...], container: str, catch_up: str
 ) -> EventQueue:
     return EventQueue(connection, queues, container, catch_up)
 
@@ -230,7 +230,7 @@ def get_event_queue() -> EventQueue:
     """The process-wide queue client for the current settings."""
     s = get_settings()
     return _event_queue(
-        s.storage_connection,
+        s.storage,
         (s.persist_queue, s.archive_queue),
         s.payload_container,
         s.realtime_queue,

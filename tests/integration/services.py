@@ -2,19 +2,34 @@
 
 Each runs on spare ports with its own data directory and is the test's alone:
 the machine's shared PostgreSQL, Redis and Azurite are never touched.
+
+For identity-based storage connections: an Azurite over HTTPS that accepts
+OAuth bearer tokens (``PrivateAzurite(tls=..., oauth=True)``, with a
+certificate from ``self_signed_certificate``), and ``FakeIdentityEndpoint``,
+the App Service managed identity endpoint that azure-identity's
+ManagedIdentityCredential asks for tokens.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 import redis
@@ -142,30 +157,74 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class PrivateAzurite:
-    """An Azurite on spare ports with its own workspace; a restart keeps its data."""
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate (PEM) and its key: the server's and the clients' CA."""
 
-    def __init__(self) -> None:
+    cert: Path
+    key: Path
+
+
+def self_signed_certificate(directory: Path) -> Certificate:
+    """A certificate for https://127.0.0.1 (subjectAltName IP:127.0.0.1), valid 2 days."""
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed for this test"
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
+            "-keyout", str(key), "-out", str(cert), "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return Certificate(cert, key)
+
+
+class PrivateAzurite:
+    """An Azurite on spare ports with its own workspace; a restart keeps its data.
+
+    With ``tls`` it serves HTTPS with that certificate; with ``oauth`` too it
+    accepts bearer tokens (``--oauth basic``: issuer, audience and lifetime are
+    checked, the signature is not). Shared-key requests keep working either way.
+    """
+
+    def __init__(self, tls: Certificate | None = None, oauth: bool = False) -> None:
+        assert tls is not None or not oauth, "Azurite takes OAuth over HTTPS only"
         self.ports = [free_port() for _ in range(3)]
         self.dir = Path(tempfile.mkdtemp(prefix="private-azurite-"))
-        blob, queue, table = self.ports
+        self.tls = tls
+        self.oauth = oauth
+        self.scheme = "https" if tls else "http"
+        blob, queue, table = (self.service_uri(s) for s in ("blob", "queue", "table"))
         self.connection = (
-            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{blob}/{DEV_ACCOUNT};"
-            f"QueueEndpoint=http://127.0.0.1:{queue}/{DEV_ACCOUNT};"
-            f"TableEndpoint=http://127.0.0.1:{table}/{DEV_ACCOUNT};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={DEV_ACCOUNT};"
+            f"AccountKey={DEV_KEY};BlobEndpoint={blob};QueueEndpoint={queue};"
+            f"TableEndpoint={table};"
         )
         self.process: subprocess.Popen[bytes] | None = None
+
+    def service_uri(self, service: str) -> str:
+        """The account's endpoint for ``blob``, ``queue`` or ``table`` (path style)."""
+        port = self.ports[("blob", "queue", "table").index(service)]
+        return f"{self.scheme}://127.0.0.1:{port}/{DEV_ACCOUNT}"
 
     def start(self) -> None:
         assert AZURITE.exists(), "Azurite is not installed: run make services"
         blob, queue, table = (str(port) for port in self.ports)
+        secure: list[str] = []
+        if self.tls is not None:
+            secure = ["--cert", str(self.tls.cert), "--key", str(self.tls.key)]
+        if self.oauth:
+            secure += ["--oauth", "basic"]
         self.process = subprocess.Popen(
             [
                 str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
                 "--location", str(self.dir), "--blobPort", blob, "--queuePort", queue,
                 "--tablePort", table, "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1",
-                "--tableHost", "127.0.0.1",
+                "--tableHost", "127.0.0.1", *secure,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -181,3 +240,118 @@ class PrivateAzurite:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- managed identity ------------------------------------------------------------
+
+STORAGE_RESOURCE = "https://storage.azure.com"
+TENANT_ID = "72f988bf-0000-4000-8000-000000000001"  # any GUID: Azurite checks the prefix only
+
+
+def _b64url(document: dict[str, Any]) -> str:
+    raw = json.dumps(document, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def fake_jwt(audience: str, *, expired: bool = False, subject: str = "app") -> str:
+    """An Entra-shaped access token: the claims Azurite's basic OAuth checks (iss, aud,
+    iat, nbf, exp), and a signature nobody verifies."""
+    now = int(time.time())
+    issued = now - (7200 if expired else 60)
+    claims = {
+        "aud": audience,
+        "iss": f"https://sts.windows.net/{TENANT_ID}/",
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + 3600,  # an hour after issue: long past when expired
+        "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, subject)),
+        "sub": subject,
+        "tid": TENANT_ID,
+        "ver": "1.0",
+    }
+    signature = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    return f"{_b64url({'alg': 'RS256', 'typ': 'JWT'})}.{_b64url(claims)}.{signature}"
+
+
+class FakeIdentityEndpoint:
+    """The App Service managed identity endpoint, as azure-identity calls it.
+
+    With ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` set (``environ()``),
+    ManagedIdentityCredential (and DefaultAzureCredential through it) sends
+    ``GET <endpoint>?api-version=2019-08-01&resource=<scope without /.default>
+    [&client_id=<id>]`` with the header ``X-IDENTITY-HEADER: <secret>`` and expects
+    ``{"access_token", "expires_on", "resource", "token_type"}``. Every request is
+    recorded in ``requests`` (its query parameters). A wrong secret gets 401.
+    Client ids in ``expired`` get a token whose ``exp`` has passed while the answer
+    says it is good for an hour: the SDK uses it, and the storage service refuses it.
+    """
+
+    def __init__(self) -> None:
+        self.secret = secrets.token_hex(16)
+        self.requests: list[dict[str, str]] = []
+        self.expired: set[str] = set()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/msi/token"
+
+    def environ(self) -> dict[str, str]:
+        return {"IDENTITY_ENDPOINT": self.url, "IDENTITY_HEADER": self.secret}
+
+    def asked(self) -> list[dict[str, str]]:
+        with self._lock:
+            return list(self.requests)
+
+    def start(self) -> None:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                params = dict(parse_qsl(urlsplit(self.path).query))
+                with endpoint._lock:
+                    endpoint.requests.append(params)
+                if self.headers.get("X-IDENTITY-HEADER") != endpoint.secret:
+                    self._answer(401, {"error": "invalid_request", "error_description": "header"})
+                    return
+                resource = params.get("resource", "")
+                client_id = params.get("client_id", "")
+                token = fake_jwt(
+                    resource, expired=client_id in endpoint.expired, subject=client_id or "system"
+                )
+                self._answer(
+                    200,
+                    {
+                        "access_token": token,
+                        "expires_on": str(int(time.time()) + 3600),
+                        "resource": resource,
+                        "token_type": "Bearer",
+                        "client_id": client_id or "00000000-0000-0000-0000-000000000000",
+                    },
+                )
+
+            def _answer(self, status: int, document: dict[str, Any]) -> None:
+                body = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-identity-endpoint", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
