@@ -21,7 +21,7 @@ FUNC ?= 0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint doctor infra pytest simulate replay-poison bench services services-status \
+.PHONY: help run test lint doctor infra lock pytest simulate replay-poison bench services services-status \
 	services-stop bootstrap settings migrate clean distclean
 
 help: ## list the targets
@@ -42,8 +42,11 @@ test: bootstrap services settings lint doctor infra pytest ## everything CI runs
 
 # --- steps -------------------------------------------------------------------------------
 
-bootstrap: ## create .venv and install requirements-dev.txt (only when they changed)
+bootstrap: ## create .venv and install the locked requirements (only when they changed)
 	@scripts/bootstrap.sh
+
+lock: ## recompile requirements*.txt (exact versions, hashes) from requirements/*.in
+	@scripts/lock_requirements.sh $(ARGS)
 
 services: ## start or check PostgreSQL, Redis and Azurite
 	@scripts/services.sh ensure
@@ -86,7 +89,10 @@ infra: ## offline checks of infra/, azure.yaml and the workflow (own venv: .tool
 # checks must pass), and Application Insights is set in the Azure app's
 # settings, never in a local checkout.
 DOCTOR_JSON := .doctor.json
-DOCTOR_ACCEPTED := check_app_insights $(if $(shell command -v func),,check_func_cli check_func_core_tools_version)
+# The locked requirements name cryptography (through azure-identity): it ships
+# manylinux wheels, and Flex Consumption deploys build remotely (docs/deploy.md).
+DOCTOR_ACCEPTED := check_app_insights check_native_dependency_risk \
+	$(if $(shell command -v func),,check_func_cli check_func_core_tools_version)
 
 define DOCTOR_GATE
 import json, sys

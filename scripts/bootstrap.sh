@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11+) and install requirements-dev.txt into it, and
+# Create .venv (Python 3.11+) and install the locked requirements into it, and
 # install the pinned front-end packages of tools/web (npm ci; axe-core for the
 # browser tests, chart.js whose file dashboard/vendor carries).
 #
@@ -12,7 +12,14 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 STAMP="$VENV/.requirements.sha256"
-REQUIREMENTS=("$REPO/requirements.txt" "$REPO/requirements-dev.txt")
+# Compiled from requirements/*.in with exact versions and hashes (make lock);
+# installed with --require-hashes. The client package is installed editable.
+REQUIREMENTS=(
+  "$REPO/requirements.txt"
+  "$REPO/requirements-dev.txt"
+  "$REPO/requirements-bench.txt"
+  "$REPO/clients/python/pyproject.toml"
+)
 
 say() { printf 'bootstrap: %s\n' "$*"; }
 die() {
@@ -102,15 +109,18 @@ main() {
     say ".venv is up to date ($("$VENV/bin/python" --version))"
     return 0
   fi
-  say "installing requirements-dev.txt into .venv (quiet; takes a minute on a fresh machine)"
+  say "installing the locked requirements into .venv (hash-checked; takes a minute on a fresh machine)"
   # Remove the stamp first so an interrupted install is retried next time.
   # Quiet twice: pip still prints errors, but not the per-package chatter.
   rm -f "$STAMP"
-  # From the repo root: pip resolves a requirements file's relative paths
-  # (-e ./clients/python) against the working directory, not the file.
   (cd "$REPO" && "$VENV/bin/python" -m pip install --quiet --quiet --disable-pip-version-check \
-    --require-virtualenv -r requirements-dev.txt) ||
-    die "pip install -r requirements-dev.txt failed (output above)"
+    --require-virtualenv --require-hashes \
+    -r requirements.txt -r requirements-dev.txt -r requirements-bench.txt) ||
+    die "pip install of the locked requirements failed (output above)"
+  # The Python client, editable (its build tools are in requirements-dev.txt).
+  (cd "$REPO" && "$VENV/bin/python" -m pip install --quiet --quiet --disable-pip-version-check \
+    --require-virtualenv --no-deps --no-build-isolation -e ./clients/python) ||
+    die "pip install -e clients/python failed (output above)"
   printf '%s\n' "$want" >"$STAMP"
   say "requirements installed"
 }
