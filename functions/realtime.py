@@ -11,7 +11,7 @@ from shared.http import query_declared
 from shared.models.access import Role
 from shared.models.api import (
     Leaderboard,
-    LessonProgress,
+    LessonStudents,
     LiveSession,
     Notifications,
     StudentProgress,
@@ -53,7 +53,7 @@ for _name, _model in (
     ("Leaderboard", Leaderboard),
     ("Notifications", Notifications),
     ("LiveSession", LiveSession),
-    ("LessonProgress", LessonProgress),
+    ("LessonStudents", LessonStudents),
 ):
     API.schema(_name, _model)
 
@@ -87,11 +87,11 @@ def student_progress(call: Call) -> StudentProgress:
         rule=CONTENT_REPORT,
         target="lesson_id",
         parameters=(uuid_path("lesson_id"), LESSON_STUDENTS_LIMIT),
-        responses={200: ("The lesson's students", "LessonProgress"), **BAD_PARAM, **UNAVAILABLE},
+        responses={200: ("The lesson's students", "LessonStudents"), **BAD_PARAM, **UNAVAILABLE},
         tags=("realtime",),
     )
 )
-def lesson_progress(call: Call) -> LessonProgress:
+def lesson_progress(call: Call) -> LessonStudents:
     return realtime.lesson_progress(
         call.path_uuid("lesson_id"),
         query_declared(call.req, LESSON_STUDENTS_LIMIT),

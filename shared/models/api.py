@@ -85,7 +85,9 @@ class LessonStudent(BaseModel):
     last_accessed_at: datetime
 
 
-class LessonProgress(BaseModel):
+class LessonStudents(BaseModel):
+    """A lesson's live view: each student's progress (not the lesson_progress event)."""
+
     lesson_id: uuid.UUID
     students: list[LessonStudent] = Field(description="most recently active first")
 

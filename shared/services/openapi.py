@@ -89,6 +89,8 @@ class ApiDocument:
     handlers: dict[str, Handler] = field(default_factory=dict)
 
     def schema(self, name: str, source: Schema) -> str:
+        if name in self.schemas and self.schemas[name] is not source:
+            raise ValueError(f"two schemas are called {name}")
         self.schemas[name] = source
         return name
 
@@ -225,7 +227,13 @@ def build_document(api: ApiDocument = API, mode: AuthMode = AuthMode.KEYS) -> di
             schema = source.json_schema(ref_template=REF)
         else:
             schema = source.model_json_schema(ref_template=REF)
-        components.update(schema.pop("$defs", {}))
+        for nested, definition in schema.pop("$defs", {}).items():
+            # Two models of one name (an event and a response) must not overwrite each other.
+            if components.get(nested, definition) != definition:
+                raise ValueError(f"two schemas are called {nested}")
+            components[nested] = definition
+        if components.get(name, schema) != schema:
+            raise ValueError(f"two schemas are called {name}")
         components[name] = schema
     paths: dict[str, Any] = {}
     for op in api.operations:

@@ -21,9 +21,9 @@ from shared.http import NotFound
 from shared.models.api import (
     Leaderboard,
     LeaderboardEntry,
-    LessonProgress,
     LessonState,
     LessonStudent,
+    LessonStudents,
     LiveSession,
     LiveTeacher,
     NotificationItem,
@@ -184,7 +184,7 @@ def _lesson_students_from_rows(rows: list[dict[str, Any]]) -> list[LessonStudent
 
 def lesson_progress(
     lesson_id: uuid.UUID, limit: int, realtime: RealtimeRepository, source: RealtimeSource
-) -> LessonProgress:
+) -> LessonStudents:
     """Each student's progress in one lesson, most recently active first (a class's bars)."""
     lid = str(lesson_id)
     students = _redis_first(
@@ -197,7 +197,7 @@ def lesson_progress(
         lambda: _lesson_students_from_rows(source.lesson_progress_for_lesson(lesson_id, limit)),
     )
     students.sort(key=lambda item: (-item.last_accessed_at.timestamp(), str(item.student_id)))
-    return LessonProgress(lesson_id=lesson_id, students=students)
+    return LessonStudents(lesson_id=lesson_id, students=students)
 
 
 # --- quiz leaderboard --------------------------------------------------------------

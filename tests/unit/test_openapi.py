@@ -104,3 +104,16 @@ def test_a_route_declaration_must_be_consistent() -> None:
             rule=AGGREGATES,
             discloses="x",
         )
+
+
+def test_no_two_models_share_a_schema_name() -> None:
+    """An event and a response called alike once overwrote the event's schema."""
+    schemas = build_document()["components"]["schemas"]
+    assert "student_id" in schemas["LessonProgress"]["properties"]  # the event
+    assert "students" in schemas["LessonStudents"]["properties"]  # the lesson's live view
+    from shared.services.openapi import ApiDocument
+
+    document = ApiDocument()
+    document.schema("Thing", build_document.__class__)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="two schemas are called Thing"):
+        document.schema("Thing", int)  # type: ignore[arg-type]
