@@ -13,7 +13,12 @@ Per queue-triggered function one poller, as in the WebJobs storage extension:
   `maxDequeueCount` times, copy its original text to `<queue>-poison` and
   delete it, otherwise make it visible again after `visibilityTimeout`;
   a message already dequeued more often than that (a crash mid-run) goes to
-  the poison queue without running, and so does one that is not valid base64.
+  the poison queue without running, and so does one that is not valid base64;
+- when that completion step finds the storage account unreachable, it is
+  retried with growing pauses while the message's lease holds (the real
+  listener gives up after its SDK retries and lets the message reappear when
+  the lease ends, up to 10 minutes later; the functions are idempotent, so
+  both end the same way, this one sooner).
 
 Unlike the real listener, which waits for a missing queue to appear, the
 poller creates its queue at start so that messages can be sent at once.
@@ -30,14 +35,20 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import azure.functions as func
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueMessage as StoredMessage
@@ -59,6 +70,9 @@ log = logging.getLogger("devhost")
 # How long a received message stays invisible while its function runs (renewed at half-time).
 MESSAGE_LEASE = timedelta(minutes=10)
 POISON_SUFFIX = "-poison"
+# Pauses between tries of a completion (delete, poison, release) while storage is unreachable.
+COMPLETION_RETRY_FIRST = 1.0
+COMPLETION_RETRY_MAX = 15.0
 # Per storage call try, in seconds (Azurite answers in milliseconds).
 STORAGE_CONNECT_TIMEOUT = 5
 STORAGE_READ_TIMEOUT = 20
@@ -413,19 +427,51 @@ class QueuePoller:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
-        client = self._clients.get(self._connection, self.queue_name)
         if result.succeeded:
-            await self._delete(lease)
+            await self._complete(lease, lambda: self._delete(lease))
         elif (message.dequeue_count or 0) >= max_dequeue:
-            await self._move_to_poison(message, lease)
+            await self._complete(lease, lambda: self._move_to_poison(message, lease))
         else:
-            # Let it be retried once the configured visibility timeout has passed.
-            with contextlib.suppress(ResourceNotFoundError):
-                await client.update_message(
+            await self._complete(lease, lambda: self._release(lease))
+
+    async def _complete(self, lease: _Lease, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a completion step (delete, poison, release), retrying while storage is down.
+
+        The function has run; if the storage account is unreachable just now, the
+        message would otherwise stay invisible for the rest of its lease (up to 10
+        minutes) and then run again. The step is retried with growing pauses while
+        the lease holds and the host is not stopping; after that the message is
+        left to reappear, as the real listener leaves it.
+        """
+        pause = COMPLETION_RETRY_FIRST
+        while True:
+            try:
+                await step()
+                return
+            except (ServiceRequestError, ServiceResponseError) as exc:
+                ends = lease.visible_again
+                left = (ends - datetime.now(UTC)).total_seconds() if ends else 0.0
+                if self._stopping or left <= pause:
+                    raise
+                log.warning(
+                    "Queue '%s': message %s: storage unreachable on completion, retrying in %.0f s: %s",
+                    self.queue_name,
                     lease.message_id,
-                    lease.pop_receipt,
-                    visibility_timeout=round(self._options.visibility_timeout.total_seconds()),
+                    pause,
+                    exc,
                 )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, COMPLETION_RETRY_MAX)
+
+    async def _release(self, lease: _Lease) -> None:
+        """Let a failed message be retried once the configured visibility timeout has passed."""
+        client = self._clients.get(self._connection, self.queue_name)
+        with contextlib.suppress(ResourceNotFoundError):
+            await client.update_message(
+                lease.message_id,
+                lease.pop_receipt,
+                visibility_timeout=round(self._options.visibility_timeout.total_seconds()),
+            )
 
     async def _keep_leased(self, lease: _Lease) -> None:
         seconds = _lease_seconds()

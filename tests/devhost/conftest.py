@@ -185,17 +185,28 @@ class PrivateAzurite:
             f"TableEndpoint=http://127.0.0.1:{table}/{DEV_ACCOUNT};"
         )
         location.mkdir(parents=True, exist_ok=True)
+        self.location = location
+        self.start()
+
+    def start(self) -> None:
+        """Start it (again, after kill: same ports, same stored data)."""
+        blob, queue, table = self.ports
         self.process = subprocess.Popen(
             [
                 str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-                "--location", str(location), "--blobPort", str(blob), "--queuePort", str(queue),
-                "--tablePort", str(table), "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1",
-                "--tableHost", "127.0.0.1",
+                "--location", str(self.location), "--blobPort", str(blob), "--queuePort",
+                str(queue), "--tablePort", str(table), "--blobHost", "127.0.0.1",
+                "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_until(lambda: port_open(queue), timeout=30, what="the private Azurite")
+
+    def stop(self) -> None:
+        """A clean stop: Azurite writes its data down first, so start() finds it again."""
+        self.process.terminate()
+        self.process.wait(timeout=20)
 
     def kill(self) -> None:
         self.process.kill()

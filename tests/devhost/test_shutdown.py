@@ -263,6 +263,25 @@ def test_cli_exits_in_time_when_its_storage_is_gone(
     assert "Shutdown: abandoned queue 'blocked': message" in host.output
 
 
+def test_a_delete_that_meets_a_storage_outage_is_retried_once_storage_is_back(
+    private_azurite: PrivateAzurite, environ: Environ
+) -> None:
+    """Without the retry the message would stay invisible for its 10-minute lease, then run again."""
+    settings = environ(AzureWebJobsStorage=private_azurite.connection, DH_QUEUE_BLOCK="blocked")
+    queue = QueueClient.from_connection_string(private_azurite.connection, "blocked")
+    with DevHost(BLOCKING_APP, port=0, environ=settings, timers=False) as host:
+        app = host.app_module
+        queue.send_message("60")
+        wait_until(started(app, "queue"), timeout=15, what="the queue function")
+        private_azurite.stop()
+        app.RELEASE.set()  # the function ends while storage is down: its delete fails
+        time.sleep(10)  # longer than the SDK's own retries (retry_total=2) last
+        private_azurite.start()
+        host.wait_idle(timeout=60)
+        assert queue.get_queue_properties().approximate_message_count == 0
+        assert app.STARTED["queue"] == 1  # completed, not delivered again
+
+
 def test_cli_signal_during_start_up_ends_it_at_once(
     environ: Environ, cli_hosts: list[CliHost]
 ) -> None:
