@@ -266,7 +266,7 @@ def test_cli_exits_in_time_when_its_storage_is_gone(
 def test_a_delete_that_meets_a_storage_outage_is_retried_once_storage_is_back(
     private_azurite: PrivateAzurite, environ: Environ
 ) -> None:
-    """Without the retry the message would stay invisible for its 10-minute lease, then run again."""
+    """Without the retry the message would stay invisible for its 10-minute lease, then rerun."""
     settings = environ(AzureWebJobsStorage=private_azurite.connection, DH_QUEUE_BLOCK="blocked")
     queue = QueueClient.from_connection_string(private_azurite.connection, "blocked")
     with DevHost(BLOCKING_APP, port=0, environ=settings, timers=False) as host:
