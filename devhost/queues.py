@@ -454,7 +454,7 @@ class QueuePoller:
                 if self._stopping or left <= pause:
                     raise
                 log.warning(
-                    "Queue '%s': message %s: storage unreachable on completion, retry in %.0f s: %s",
+                    "Queue '%s': message %s: storage down at completion, retry in %.0f s: %s",
                     self.queue_name,
                     lease.message_id,
                     pause,
