@@ -59,7 +59,7 @@ services-stop: ## stop the Azurite that services.sh started
 
 settings: bootstrap ## create local.settings.json from the sample (this checkout's own names) when missing
 	@if [[ ! -f local.settings.json ]]; then \
-		$(PY) scripts/local_settings.py; \
+		$(PY) -m scripts.local_settings; \
 	elif [[ local.settings.sample.json -nt local.settings.json ]]; then \
 		echo "settings: note: local.settings.sample.json is newer than local.settings.json; compare them"; \
 	fi
@@ -131,18 +131,18 @@ doctor: bootstrap settings ## azure-functions-doctor on the app (fails on any un
 # --- tools -------------------------------------------------------------------------------
 
 simulate: bootstrap ## send simulated events to the app on PORT: ARGS="--events 5000", or ARGS=--live
-	$(PY) scripts/simulate.py --url http://localhost:$(PORT) $(ARGS)
+	$(PY) -m scripts.simulate --url http://localhost:$(PORT) $(ARGS)
 
 QUEUE ?=
 replay-poison: bootstrap ## move dead-lettered messages back: make replay-poison QUEUE=activity-persist
 	@[[ -n "$(QUEUE)" ]] || { echo "replay-poison: say which queue: QUEUE=<name of the sink queue>" >&2; exit 1; }
-	$(PY) scripts/replay_poison.py $(QUEUE) $(ARGS)
+	$(PY) -m scripts.replay_poison $(QUEUE) $(ARGS)
 
 BENCH ?= *
 bench: bootstrap services ## run scripts/bench_*.py (one: BENCH=postgres ARGS="--events 1000")
 	@benches=(); for file in scripts/bench_$(BENCH).py; do if [[ -f $$file ]]; then benches+=("$$file"); fi; done; \
 	if (( $${#benches[@]} == 0 )); then echo "bench: no scripts/bench_$(BENCH).py" >&2; exit 1; fi; \
-	for bench in "$${benches[@]}"; do echo "== $$bench"; $(PY) "$$bench" $(ARGS); done
+	for bench in "$${benches[@]}"; do module=$$(basename "$$bench" .py); echo "== scripts.$$module"; $(PY) -m "scripts.$$module" $(ARGS); done
 
 clean: ## remove caches and generated reports (keeps .venv, Azurite and its data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis $(DOCTOR_JSON) bench-results

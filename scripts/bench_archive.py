@@ -7,7 +7,7 @@ Generates realistic events, then in fresh tables measures
 both with the same number of concurrent writers, and prints entities/s and
 the ratio a/b. Every table it creates is deleted at the end.
 
-    .venv/bin/python scripts/bench_archive.py [--events 20000] [--concurrency 8]
+    .venv/bin/python -m scripts.bench_archive [--events 20000] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from azure.data.tables import TableServiceClient, UpdateMode
 

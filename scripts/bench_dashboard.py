@@ -22,7 +22,7 @@ server. The 202 -> visible latency is measured in real browser pages
 POSTs a progress event through fetch and times from its 202 to the moment its
 own progress bar shows the new value (one clock: the page's).
 
-    .venv/bin/python scripts/bench_dashboard.py [--pages 200] [--browser-pages 4]
+    .venv/bin/python -m scripts.bench_dashboard [--pages 200] [--browser-pages 4]
         [--window 60] [--samples 20]
 """
 
@@ -31,22 +31,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import sys
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
 import psycopg
+from playwright.sync_api import Browser, Page, sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import (
+from scripts.benchlib import (
     BenchResources,
     DevhostProcess,
     load_average,
@@ -55,7 +51,6 @@ from benchlib import (
     percentile,
     process_cpu_seconds,
 )
-from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [

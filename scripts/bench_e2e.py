@@ -15,7 +15,7 @@ and watches, from a second thread, until
 Prints total seconds, events/s and the split; everything it created is
 removed at the end.
 
-    .venv/bin/python scripts/bench_e2e.py [--events 20000] [--concurrency 8]
+    .venv/bin/python -m scripts.bench_e2e [--events 20000] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -26,14 +26,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueServiceClient
-from benchlib import (
+
+from scripts.benchlib import (
     BenchResources,
     DevhostProcess,
     http_load,
@@ -42,7 +40,7 @@ from benchlib import (
     log,
     machine,
 )
-from eventgen import Config, batches, generate
+from scripts.eventgen import Config, batches, generate
 
 
 @dataclass

@@ -23,7 +23,7 @@ B/A (of the medians, and the median of adjacent A/B pairs): what the
 real-time step adds to ingest; and the step's own median time.
 Everything it created is removed at the end.
 
-    .venv/bin/python scripts/bench_ingest.py [--seconds 20] [--concurrency 8]
+    .venv/bin/python -m scripts.bench_ingest [--seconds 20] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -40,11 +40,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueServiceClient
-from benchlib import (
+
+from scripts.benchlib import (
     BenchResources,
     DevhostProcess,
     LoadResult,
@@ -57,8 +56,7 @@ from benchlib import (
     percentile,
     process_cpu_seconds,
 )
-from eventgen import Config, batches, generate
-
+from scripts.eventgen import Config, batches, generate
 from shared.models.messages import pack_events
 from shared.repositories.queue import EventQueue
 from shared.repositories.realtime import RealtimeRepository

@@ -13,7 +13,7 @@ then prints events/s of both (median over the rounds) and the ratio a/b
 (median of the rounds' ratios). It also times (c) redelivering every message
 of (a), which must store nothing.
 
-    .venv/bin/python scripts/bench_postgres.py [--events 50000] [--rounds 3]
+    .venv/bin/python -m scripts.bench_postgres [--events 50000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 from psycopg import sql

@@ -21,7 +21,7 @@ the local Functions host in a subprocess (``python -m devhost --no-queues
 
 Everything it created is removed at the end.
 
-    .venv/bin/python scripts/bench_realtime.py [--samples 300] [--students 100000]
+    .venv/bin/python -m scripts.bench_realtime [--samples 300] [--students 100000]
 """
 
 from __future__ import annotations
@@ -37,13 +37,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import aiohttp
-from benchlib import (
+
+from scripts.benchlib import (
     BenchResources,
     DevhostProcess,
     latency_summary,
@@ -52,8 +50,7 @@ from benchlib import (
     machine,
     percentile,
 )
-from eventgen import Config, batches, generate
-
+from scripts.eventgen import Config, batches, generate
 from shared.models.events import ActivityEvent, event_adapter
 from shared.repositories.postgres import PostgresRepository
 from shared.repositories.realtime import RealtimeRepository

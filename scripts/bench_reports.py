@@ -1,7 +1,7 @@
 """Latency of every report and the recommendations on a loaded data set.
 
-    .venv/bin/python scripts/load_dataset.py            # once: 10 million events
-    .venv/bin/python scripts/bench_reports.py [--dsn DSN] [--samples 200] [--write-docs]
+    .venv/bin/python -m scripts.load_dataset            # once: 10 million events
+    .venv/bin/python -m scripts.bench_reports [--dsn DSN] [--samples 200] [--write-docs]
 
 Calls the service functions (``shared.services.reports`` and
 ``.recommendations``) directly against the database with the real
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,12 +28,7 @@ from typing import Any
 
 import psycopg
 
-# The repository root (for shared) and this directory (for the sibling scripts).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from load_dataset import DEFAULT_DSN
-
+from scripts.load_dataset import DEFAULT_DSN
 from shared.repositories.access import AccessRepository
 from shared.repositories.reports import ReportsRepository
 from shared.services import recommendations, reports
@@ -210,7 +204,7 @@ def dataset(dsn: str) -> tuple[int, str]:
     except psycopg.OperationalError as exc:
         raise SystemExit(
             f"bench_reports: cannot open the data set ({exc}).\n"
-            "Load it first: .venv/bin/python scripts/load_dataset.py (about 5 minutes)"
+            "Load it first: .venv/bin/python -m scripts.load_dataset (about 5 minutes)"
         ) from exc
     with conn:
         events = conn.execute("SELECT count(*) FROM event_ledger").fetchone()

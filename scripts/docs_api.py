@@ -1,7 +1,7 @@
 """Generate the tables of docs/api.md from the code, so the contract cannot drift.
 
-    .venv/bin/python scripts/docs_api.py          # rewrite the generated sections in place
-    .venv/bin/python scripts/docs_api.py --check  # exit 1, with a diff, when they are stale
+    .venv/bin/python -m scripts.docs_api          # rewrite the generated sections in place
+    .venv/bin/python -m scripts.docs_api --check  # exit 1, with a diff, when they are stale
 
 docs/api.md is hand-written prose around generated sections, each between
 ``<!-- generated:NAME -->`` and ``<!-- /generated -->``. Only those sections are
@@ -40,23 +40,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import annotated_types
+from pydantic import AwareDatetime, StringConstraints, TypeAdapter
+from pydantic.fields import FieldInfo
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+
+import function_app  # noqa: F401 - importing the app declares every route
+from shared import limits
+from shared.models import events
+from shared.models.access import AuthMode
+from shared.models.rollups import ROLLUP_METRICS
+from shared.repositories import postgres
+from shared.services.access import RULES, Rule
+from shared.services.openapi import API, Operation, build_document
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import annotated_types  # noqa: E402
-from pydantic import AwareDatetime, StringConstraints, TypeAdapter  # noqa: E402
-from pydantic.fields import FieldInfo  # noqa: E402
-from pydantic.functional_validators import AfterValidator, BeforeValidator  # noqa: E402
-
-import function_app  # noqa: E402, F401 - importing the app declares every route
-from shared import limits  # noqa: E402
-from shared.models import events  # noqa: E402
-from shared.models.access import AuthMode  # noqa: E402
-from shared.models.rollups import ROLLUP_METRICS  # noqa: E402
-from shared.repositories import postgres  # noqa: E402
-from shared.services.access import RULES, Rule  # noqa: E402
-from shared.services.openapi import API, Operation, build_document  # noqa: E402
-
 DOC = ROOT / "docs" / "api.md"
 START = re.compile(r"^<!-- generated:([a-z-]+) -->$", re.MULTILINE)
 END = "<!-- /generated -->"
@@ -851,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
                 "generated",
             )
         )
-        print("docs/api.md is stale: run .venv/bin/python scripts/docs_api.py")
+        print("docs/api.md is stale: run .venv/bin/python -m scripts.docs_api")
         return 1
     DOC.write_text(fresh)
     print("docs/api.md: generated sections rewritten")

@@ -1,6 +1,6 @@
 """Load a realistic data set of N unique events straight into PostgreSQL with COPY.
 
-    .venv/bin/python scripts/load_dataset.py [--events 10000000] [--dsn DSN] [--days 120]
+    .venv/bin/python -m scripts.load_dataset [--events 10000000] [--dsn DSN] [--days 120]
 
 The shape follows scripts/eventgen.py (same type mix, Zipf-skewed students,
 lessons, quizzes, threads and teachers; progress that only rises; repeated
@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,12 +35,7 @@ from numpy.typing import NDArray
 from psycopg import sql
 from tqdm import tqdm
 
-# The repository root (for shared) and this directory (for the sibling scripts).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from eventgen import DEFAULT_MIX, SECTION_NAMES
-
+from scripts.eventgen import DEFAULT_MIX, SECTION_NAMES
 from shared.migrate import ensure_database, migrate
 from shared.models.events import (
     ActivityEvent,

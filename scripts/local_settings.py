@@ -6,7 +6,7 @@ one database, so each checkout gets its own: the sample's queue, table,
 container, Redis prefix and database names with a suffix made from the
 checkout's path (the same suffix every time for the same checkout).
 
-    python scripts/local_settings.py [--force]
+    .venv/bin/python -m scripts.local_settings [--force]
 """
 
 from __future__ import annotations

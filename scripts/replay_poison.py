@@ -1,13 +1,13 @@
 """Move dead-lettered messages from <queue>-poison back to <queue> once the cause is fixed.
 
     make replay-poison QUEUE=activity-persist [ARGS="--limit N"]
-    .venv/bin/python scripts/replay_poison.py activity-persist [--limit N]
+    .venv/bin/python -m scripts.replay_poison activity-persist [--limit N]
 
 The storage account is AzureWebJobsStorage as the app reads it: from the
 environment, else from local.settings.json (or --connection, a connection
 string). Identity-based settings work too, e.g. against the deployed account:
 
-    AzureWebJobsStorage__accountName=<account> .venv/bin/python scripts/replay_poison.py ...
+    AzureWebJobsStorage__accountName=<account> .venv/bin/python -m scripts.replay_poison ...
 
 (no AzureWebJobsStorage__credential: DefaultAzureCredential, i.e. your `az login`;
 the identity needs the Storage Queue Data Contributor role). Replaying is safe:
@@ -22,8 +22,6 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared.repositories.queue import replay_poison
 from shared.settings import (

@@ -1,10 +1,10 @@
 """Send simulated activity events to a running app, through the Python client.
 
-    python scripts/simulate.py --url http://localhost:7071 --students 200 \\
+    .venv/bin/python -m scripts.simulate --url http://localhost:7071 --students 200 \\
         --teachers 20 --lessons 30 --quizzes 15 --events 20000 --batch 100 \\
         --concurrency 8 --duplicates 0.05 --shuffle 0.1 --seed 1 [--key KEY]
 
-    python scripts/simulate.py --live [--minutes N] [--class-size 25]
+    .venv/bin/python -m scripts.simulate --live [--minutes N] [--class-size 25]
 
 Events come from eventgen.py (valid, coherent, skewed; some re-sent with the
 same event_id, some late) and go through activity_client.ActivityClient
@@ -46,8 +46,9 @@ from typing import IO, Any
 
 import httpx
 from activity_client import ActivityClient, BatchResult
-from eventgen import Classroom, Config, generate
 from tqdm import tqdm
+
+from scripts.eventgen import Classroom, Config, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_PATH = "/api/v1/events"

@@ -417,8 +417,8 @@ def test_events_buffered_at_exit_are_delivered(host: DevHost, test_run: TestRun)
 
 def simulate(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "simulate.py"), *args],
-        cwd="/",  # any working directory: activity_client is installed
+        [sys.executable, "-m", "scripts.simulate", *args],
+        cwd=ROOT,  # scripts is a package of the repository root
         capture_output=True,
         text=True,
         timeout=timeout,

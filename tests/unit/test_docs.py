@@ -331,7 +331,7 @@ def test_api_doc_is_what_the_code_generates() -> None:
         )
     )
     assert fresh == current, (
-        "docs/api.md is stale: run .venv/bin/python scripts/docs_api.py\n" + diff[:6000]
+        "docs/api.md is stale: run .venv/bin/python -m scripts.docs_api\n" + diff[:6000]
     )
 
 

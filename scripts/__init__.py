@@ -1,0 +1,1 @@
+"""Development scripts, run as modules from the repository root: python -m scripts.<name>."""
