@@ -20,6 +20,8 @@ What it serves
     and queue output bindings (`func.Out`, or `$return`).
   - Timer triggers on NCRONTAB (6 or 5 fields) or TimeSpan schedules,
     `run_on_startup` included.
+  - Several worker processes when `FUNCTIONS_WORKER_PROCESS_COUNT` > 1
+    (devhost/workers.py): copies of the host on one port, timers in one.
   - The admin API: `POST /admin/functions/{name}` `{"input": "..."}` runs a
     non-HTTP function in the background (202); `GET /admin/host/status`.
   - App Service Authentication as Azure applies it (devhost/easyauth.py):

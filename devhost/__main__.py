@@ -42,6 +42,7 @@ from devhost.shutdown import (
     grace_from_environ,
     parse_grace,
 )
+from devhost.workers import Supervisor, worker_count
 
 DEFAULT_PORT = 7071
 # Beyond grace + CLOSE_MARGIN (the host's own stop): what exiting may take before the watchdog
@@ -76,6 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"(default: ${GRACE_SETTING}, else {DEFAULT_GRACE:g})",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    # Set by the supervisor of several worker processes (devhost/workers.py), not by people.
+    parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.shutdown_grace is None:
         try:
@@ -102,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     # The storage SDK logs every HTTP request at INFO; the pollers would flood the console.
     logging.getLogger("azure").setLevel(logging.WARNING)
     grace: float = args.shutdown_grace
+    if args.worker is None:
+        try:
+            count = worker_count(args.app_dir, os.environ)
+        except ConfigError as exc:
+            print(f"devhost: {exc}", file=sys.stderr)
+            return 1
+        if count > 1:
+            port = args.port if args.port is not None else local_http_port(args.app_dir)
+            given = list(sys.argv[1:] if argv is None else argv)
+            return Supervisor(
+                given, count, args.host, DEFAULT_PORT if port is None else port, grace
+            ).run()
     stop = threading.Event()
     started = threading.Event()
 
@@ -125,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             port=DEFAULT_PORT if port is None else port,
             queues=not args.no_queues,
             timers=not args.no_timers,
+            reuse_port=args.worker is not None,
         ).start()
     except (HostStartError, LoadError, ConfigError, OSError) as exc:
         print(f"devhost: {exc}", file=sys.stderr)
@@ -136,10 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     # Again: the app may have set handlers of its own on import, and ours decide how we stop.
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    print("\nFunctions:\n")
-    for line in host.describe():
-        print(f"\t{line}\n")
-    print(f"Sign in (local Easy Auth): http://localhost:{host.port}{LOGIN_PATH}\n")
+    if not args.worker:  # one list, not one per worker process
+        print("\nFunctions:\n")
+        for line in host.describe():
+            print(f"\t{line}\n")
+        print(f"Sign in (local Easy Auth): http://localhost:{host.port}{LOGIN_PATH}\n")
     print("Host started. Press Ctrl+C to shut down.", flush=True)
     stop.wait()
     print(

@@ -32,6 +32,9 @@ from devhost.settings import ConfigError
 PRINCIPAL_PREFIX = "x-ms-client-principal"
 TRUST_SETTING = "LOCAL_TRUST_CLIENT_PRINCIPAL"
 USER_ID_CLAIM_SETTING = "AUTH_USER_ID_CLAIM"
+# Set by the worker supervisor (devhost/workers.py) so that every process accepts the same
+# sign-in cookie; hex. Not an app setting.
+SESSION_SECRET_SETTING = "DEVHOST_SESSION_SECRET"  # noqa: S105 - a setting's name
 DEFAULT_USER_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 COOKIE = "AppServiceAuthSession"
 PROVIDER = "dev"
@@ -77,6 +80,8 @@ class EasyAuthSettings:
 
     user_id_claim: str = DEFAULT_USER_ID_CLAIM
     trust_client: bool = False
+    # The sign-in cookie's key: random per host, or the one every worker process shares.
+    secret: bytes | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> EasyAuthSettings:
@@ -84,7 +89,9 @@ class EasyAuthSettings:
         if trust not in ("", "0", "1"):
             raise ConfigError(f"{TRUST_SETTING} must be 0 or 1, not {trust!r}")
         claim = environ.get(USER_ID_CLAIM_SETTING) or DEFAULT_USER_ID_CLAIM
-        return cls(user_id_claim=claim, trust_client=trust == "1")
+        shared = environ.get(SESSION_SECRET_SETTING)
+        secret = bytes.fromhex(shared) if shared else None
+        return cls(user_id_claim=claim, trust_client=trust == "1", secret=secret)
 
 
 class EasyAuth:
@@ -93,7 +100,7 @@ class EasyAuth:
     def __init__(self, settings: EasyAuthSettings) -> None:
         self.user_id_claim = settings.user_id_claim
         self.trust_client = settings.trust_client
-        self._secret = secrets.token_bytes(32)
+        self._secret = settings.secret or secrets.token_bytes(32)
         # A signed-in browser sends the same cookie every time: verify and encode it once.
         self._cached_identity = lru_cache(maxsize=256)(self._identity)
 

@@ -52,12 +52,15 @@ class DevHost:
         port: int = 7071,
         queues: bool = True,
         timers: bool = True,
+        reuse_port: bool = False,
         environ: Mapping[str, str] | None = None,
         start_timeout: float = 60.0,
         stop_timeout: float = DEFAULT_GRACE,
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
-        self._options = RuntimeOptions(host=host, port=port, queues=queues, timers=timers)
+        self._options = RuntimeOptions(
+            host=host, port=port, queues=queues, timers=timers, reuse_port=reuse_port
+        )
         self._environ = dict(environ or {})
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout

@@ -232,12 +232,18 @@ def to_web_response(value: Any) -> web.Response:
     return web.Response(status=value.status_code, body=value.get_body(), headers=headers)
 
 
-async def start_server(handler: web.Server, host: str, port: int) -> tuple[web.ServerRunner, int]:
-    """Listen on host:port (0 = any free port); returns the runner and the bound port."""
+async def start_server(
+    handler: web.Server, host: str, port: int, reuse_port: bool = False
+) -> tuple[web.ServerRunner, int]:
+    """Listen on host:port (0 = any free port); returns the runner and the bound port.
+
+    With ``reuse_port`` several processes listen on the same port (SO_REUSEPORT) and
+    the kernel spreads the connections among them.
+    """
     # By cleanup the host has drained or cancelled every request itself (devhost/shutdown.py).
     runner = web.ServerRunner(handler, shutdown_timeout=CLOSE_TIMEOUT / 2)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     bound = runner.addresses[0][1]
     return runner, int(bound)

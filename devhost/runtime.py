@@ -34,6 +34,7 @@ class RuntimeOptions:
     port: int = 7071
     queues: bool = True
     timers: bool = True
+    reuse_port: bool = False  # one of several worker processes on the same port
 
 
 class HostRuntime:
@@ -132,7 +133,10 @@ class HostRuntime:
             for poller in self.pollers:
                 await poller.prepare()
             self._runner, self.port = await start_server(
-                make_server(frontend), self.options.host, self.options.port
+                make_server(frontend),
+                self.options.host,
+                self.options.port,
+                reuse_port=self.options.reuse_port,
             )
         except BaseException:
             await self._clients.close()

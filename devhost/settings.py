@@ -53,6 +53,11 @@ def apply_local_settings(app_dir: Path, environ: MutableMapping[str, str]) -> di
     return added
 
 
+def local_value(app_dir: Path, name: str) -> str | None:
+    """One `Values` entry of local.settings.json, as text; None when it is not there."""
+    return apply_local_settings(app_dir, {}).get(name)
+
+
 def local_http_port(app_dir: Path) -> int | None:
     """`Host.LocalHttpPort` from local.settings.json, which func start uses as its port."""
     port = _local_host_section(app_dir).get("localhttpport")

@@ -24,7 +24,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -355,3 +356,35 @@ class FakeIdentityEndpoint:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+# --- a whole private stack ---------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """PostgreSQL, Redis and Azurite of one test's own, which it may stop and start."""
+
+    postgres: PrivatePostgres
+    redis: PrivateRedis
+    azurite: PrivateAzurite
+    dsn: str  # the migrated `activity` database of the private PostgreSQL
+
+
+@contextmanager
+def private_stack() -> Iterator[Stack]:
+    from shared.migrate import ensure_database, migrate
+
+    postgres, redis_server, azurite = PrivatePostgres(), PrivateRedis(), PrivateAzurite()
+    try:
+        postgres.create()
+        redis_server.start()
+        azurite.start()
+        dsn = postgres.dsn.rsplit("/", 1)[0] + "/activity"
+        ensure_database(dsn)
+        migrate(dsn)
+        yield Stack(postgres, redis_server, azurite, dsn)
+    finally:
+        redis_server.stop()
+        azurite.destroy()
+        postgres.destroy()

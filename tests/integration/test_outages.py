@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ import httpx
 import pytest
 from azure.data.tables import TableServiceClient
 
-from shared.migrate import ensure_database, migrate
 from shared.repositories.postgres import PostgresRepository
 from shared.repositories.realtime import RealtimeRepository
 from shared.services.rollup import run_rollup
@@ -36,7 +34,7 @@ from tests.integration.conftest import (
     rows,
     running_host,
 )
-from tests.integration.services import PrivateAzurite, PrivatePostgres, PrivateRedis
+from tests.integration.services import Stack, private_stack
 
 # The host gives up on a message after 3 deliveries 1 s apart: an outage of
 # OUTAGE seconds is several times longer than that.
@@ -45,29 +43,10 @@ OUTAGE = 8.0
 BUCKET = 5  # roll-up bucket width of these tests (their private Redis only)
 
 
-@dataclass
-class Stack:
-    postgres: PrivatePostgres
-    redis: PrivateRedis
-    azurite: PrivateAzurite
-    dsn: str
-
-
 @pytest.fixture
 def stack() -> Iterator[Stack]:
-    postgres, redis_server, azurite = PrivatePostgres(), PrivateRedis(), PrivateAzurite()
-    try:
-        postgres.create()
-        redis_server.start()
-        azurite.start()
-        dsn = postgres.dsn.rsplit("/", 1)[0] + "/activity"
-        ensure_database(dsn)
-        migrate(dsn)
-        yield Stack(postgres, redis_server, azurite, dsn)
-    finally:
-        redis_server.stop()
-        azurite.destroy()
-        postgres.destroy()
+    with private_stack() as running:
+        yield running
 
 
 def environ_for(test_run: TestRun, stack: Stack) -> dict[str, str]:
