@@ -23,21 +23,16 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from shared import telemetry
+from shared.errors import AccessDenied, InvalidPrincipal, Unauthenticated
 from shared.http import error_response, handle, json_response, path_uuid
 from shared.models.access import AuthMode, Caller, Role
 from shared.repositories.postgres import get_postgres
 from shared.repositories.realtime import get_realtime
 from shared.services import access_log
-from shared.services.access import (
-    AccessDenied,
-    InvalidPrincipal,
-    Unauthenticated,
-    authorize,
-    get_access_facts,
-    identify,
-    refused_principal_accessor,
-)
+from shared.services.access import authorize
+from shared.services.access_facts import get_access_facts
 from shared.services.openapi import ApiDocument, Handler, Operation
+from shared.services.principals import identify, refused_principal_accessor
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -190,10 +185,10 @@ def serve(
     except Unauthenticated as exc:
         # Nobody to name: not a database row per anonymous request, a log line.
         log.warning("no principal for %s %s", operation.name, resource(req))
-        return error_response(401, str(exc))
+        return error_response(401, exc.message)
     except InvalidPrincipal as exc:
         accessor = refused_principal_accessor(principal or "")
-        return _refuse(operation, req, accessor, "principal", str(exc))
+        return _refuse(operation, req, accessor, "principal", exc.message)
 
     def run() -> func.HttpResponse:
         target = path_uuid(req, operation.target) if operation.target else None
@@ -202,7 +197,7 @@ def serve(
                 operation.rule, caller, target, get_access_facts(), level=operation.level
             )
         except AccessDenied as exc:
-            return _refuse(operation, req, caller.accessor, exc.rule.name, str(exc))
+            return _refuse(operation, req, caller.accessor, exc.rule, exc.message)
         tag = _etag(operation, req, caller, granted, target)
         if tag is not None and tag in (req.headers.get("If-None-Match") or ""):
             # Unchanged: nothing is disclosed that the caller does not hold already.

@@ -1,4 +1,5 @@
-"""Small helpers the HTTP functions share: parameter parsing and response shapes."""
+"""What the HTTP functions share: parameter parsing, response shapes, and the
+answer to each domain error (``shared.errors``) and store outage."""
 
 from __future__ import annotations
 
@@ -15,6 +16,16 @@ from azure.core.exceptions import AzureError
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from shared.errors import (
+    AccessDenied,
+    DomainError,
+    InvalidInput,
+    InvalidPrincipal,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from shared.services.openapi import Parameter
 from shared.settings import get_settings
 
@@ -22,12 +33,25 @@ JSON = "application/json"
 log = logging.getLogger(__name__)
 
 
-class BadRequest(Exception):
-    """A parameter breaks a rule; the message names the parameter and the rule."""
+# The name this module had for InvalidInput before the services raised domain errors.
+BadRequest = InvalidInput
+
+# Each domain error's status; a subclass takes its own before its base's.
+STATUS: dict[type[DomainError], int] = {
+    DomainError: 400,
+    InvalidInput: 400,
+    Unauthenticated: 401,
+    InvalidPrincipal: 403,
+    AccessDenied: 403,
+    NotFound: 404,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
+}
 
 
-class NotFound(Exception):
-    """Nothing is known about the requested resource."""
+def status_of(exc: DomainError) -> int:
+    """The HTTP status that answers ``exc``."""
+    return next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
 
 
 def json_response(
@@ -58,7 +82,9 @@ def path_uuid(req: func.HttpRequest, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a UUID, got {raw[:80]!r}") from None
+        raise InvalidInput(
+            f"{name} must be a UUID, got {raw[:80]!r}", field=name, rule="uuid"
+        ) from None
 
 
 def query_int(req: func.HttpRequest, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -68,9 +94,13 @@ def query_int(req: func.HttpRequest, name: str, default: int, minimum: int, maxi
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be an integer from {minimum} to {maximum}") from None
+        raise InvalidInput(
+            f"{name} must be an integer from {minimum} to {maximum}", field=name, rule="integer"
+        ) from None
     if not minimum <= value <= maximum:
-        raise BadRequest(f"{name} must be from {minimum} to {maximum}, got {value}")
+        raise InvalidInput(
+            f"{name} must be from {minimum} to {maximum}, got {value}", field=name, rule="range"
+        )
     return value
 
 
@@ -88,10 +118,8 @@ def handle(action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     """Run a read endpoint, turning expected failures into clear 4xx/503 answers."""
     try:
         return action()
-    except BadRequest as exc:
-        return error_response(400, str(exc))
-    except NotFound as exc:
-        return error_response(404, str(exc))
+    except DomainError as exc:
+        return error_response(status_of(exc), exc.message)
     except psycopg.OperationalError as exc:
         log.error("PostgreSQL unavailable: %s", exc)
         return unavailable("the database is unavailable; retry later")
@@ -115,11 +143,17 @@ def query_time(req: func.HttpRequest, name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
-        raise BadRequest(
-            f"{name} must be an ISO 8601 timestamp with a time zone, got {raw[:80]!r}"
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 timestamp with a time zone, got {raw[:80]!r}",
+            field=name,
+            rule="timestamp",
         ) from None
     if value.tzinfo is None:
-        raise BadRequest(f"{name} must carry a time zone (e.g. Z or +02:00), got {raw[:80]!r}")
+        raise InvalidInput(
+            f"{name} must carry a time zone (e.g. Z or +02:00), got {raw[:80]!r}",
+            field=name,
+            rule="time zone",
+        )
     return value.astimezone(UTC)
 
 
@@ -129,5 +163,9 @@ def query_choice(req: func.HttpRequest, name: str, choices: Sequence[str], defau
     if raw is None or raw == "":
         return default
     if raw not in choices:
-        raise BadRequest(f"{name} must be one of {', '.join(choices)}, got {raw[:80]!r}")
+        raise InvalidInput(
+            f"{name} must be one of {', '.join(choices)}, got {raw[:80]!r}",
+            field=name,
+            rule="choice",
+        )
     return str(raw)

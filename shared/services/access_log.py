@@ -11,13 +11,18 @@ from typing import Any, Protocol
 
 import psycopg
 
-from shared.http import BadRequest
+from shared.errors import InvalidInput
 from shared.models.privacy import Disclosure, Disclosures
 
 log = logging.getLogger(__name__)
 
 DISCLOSED, REFUSED = "disclosed", "refused"
 BAD_CURSOR = "cursor must be a next_cursor from an earlier page"
+
+
+def bad_cursor() -> InvalidInput:
+    """A cursor that no earlier page gave out."""
+    return InvalidInput(BAD_CURSOR, field="cursor", rule="next_cursor")
 
 
 class AccessLogStore(Protocol):
@@ -76,7 +81,7 @@ def disclosures(
     before = None
     if cursor:
         if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
-            raise BadRequest(BAD_CURSOR)
+            raise bad_cursor()
         before = int(cursor)
     rows = store.disclosures(subject_id, before, limit)
     return Disclosures(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared import limits
-from shared.http import BadRequest
+from shared.errors import InvalidInput
 from shared.models.reports import (
     ActivityBucket,
     ActivityItem,
@@ -223,11 +223,13 @@ def activity_report(
     end = end or now
     start = start or end - limits.ACTIVITY_DEFAULT_SPAN
     if start >= end:
-        raise BadRequest("from must be before to")
+        raise InvalidInput("from must be before to", field="from", rule="order")
     if end - start > max_span:
-        raise BadRequest(
+        raise InvalidInput(
             f"to - from must be at most {max_span.total_seconds() / 86400:g} days "
-            f"for bucket={bucket}"
+            f"for bucket={bucket}",
+            field="to",
+            rule="span",
         )
     if unit != "minute":
         # The hour and day totals hold whole buckets: widen the window to them.

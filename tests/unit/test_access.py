@@ -10,19 +10,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from shared import limits
-from shared.models.access import AuthMode, Caller, Role
+from shared.errors import AccessDenied, InvalidPrincipal, Unauthenticated
+from shared.models.access import AuthMode, Caller, Principal, Role
 from shared.models.events import ActivityEvent, event_adapter
 from shared.services import access
-from shared.services.access import (
-    AccessDenied,
-    InvalidPrincipal,
-    PositiveCache,
-    Unauthenticated,
-    authorize,
-    event_refusal,
-    identify,
-    parse_principal,
-)
+from shared.services.access import authorize, event_refusal
+from shared.services.access_facts import PositiveCache
+from shared.services.principals import identify, parse_principal
 from tests import factories as f
 
 CLAIM = f.OBJECT_ID
@@ -147,9 +141,7 @@ class Facts:
 
 
 def person(*roles: Role, user: uuid.UUID = ME) -> Caller:
-    return Caller(
-        access.Principal(user, "x", frozenset(roles)), frozenset(roles), f"principal:{user}"
-    )
+    return Caller(Principal(user, "x", frozenset(roles)), frozenset(roles), f"principal:{user}")
 
 
 SERVICE = Caller(None, frozenset({Role.SERVICE}), "function-key:x")
@@ -204,6 +196,7 @@ def test_content_reports_live_sessions_aggregates_and_erasure() -> None:
     assert authorize(access.LIVE_SESSION, teacher, OTHER, facts, level="function")
     assert authorize(access.AGGREGATES, teacher, None, facts, level="function")
     assert authorize(access.TEACHER_REPORT, teacher, ME, facts, level="function")
+    target: uuid.UUID | None
     for rule, target in (
         (access.CONTENT_REPORT, OTHER),
         (access.LIVE_SESSION, THING),

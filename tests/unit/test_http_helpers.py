@@ -8,7 +8,8 @@ import azure.functions as func
 import psycopg
 import pytest
 
-from shared.http import BadRequest, NotFound, handle, path_uuid, query_int
+from shared.errors import InvalidInput, NotFound
+from shared.http import handle, path_uuid, query_int
 
 
 def request(
@@ -26,7 +27,7 @@ def raising(exc: Exception) -> func.HttpResponse:
 @pytest.mark.parametrize(
     ("exc", "status"),
     [
-        (BadRequest("limit must be from 1 to 100"), 400),
+        (InvalidInput("limit must be from 1 to 100"), 400),
         (NotFound("no live session"), 404),
         (psycopg.OperationalError("connection refused"), 503),
         (psycopg.errors.UndefinedTable("relation x does not exist"), 503),
@@ -41,11 +42,11 @@ def test_failures_become_clear_answers(exc: Exception, status: int) -> None:
 
 
 def test_path_uuid_and_query_int_rules() -> None:
-    with pytest.raises(BadRequest, match="student_id must be a UUID"):
+    with pytest.raises(InvalidInput, match="student_id must be a UUID"):
         path_uuid(request(route={"student_id": "1; DROP TABLE x"}), "student_id")
     assert query_int(request(), "limit", 10, 1, 100) == 10
     assert query_int(request(params={"limit": "7"}), "limit", 10, 1, 100) == 7
-    with pytest.raises(BadRequest, match="from 1 to 100"):
+    with pytest.raises(InvalidInput, match="from 1 to 100"):
         query_int(request(params={"limit": "0"}), "limit", 10, 1, 100)
-    with pytest.raises(BadRequest, match="integer"):
+    with pytest.raises(InvalidInput, match="integer"):
         query_int(request(params={"limit": "1e3"}), "limit", 10, 1, 100)
