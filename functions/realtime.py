@@ -19,7 +19,7 @@ from shared.models.api import (
 from shared.repositories.postgres import get_postgres
 from shared.repositories.queue import get_event_queue
 from shared.repositories.realtime import get_realtime
-from shared.services import realtime
+from shared.services import realtime_views
 from shared.services.access import (
     CONTENT_REPORT,
     LIVE_SESSION,
@@ -74,7 +74,9 @@ for _name, _model in (
     )
 )
 def student_progress(call: Call) -> StudentProgress:
-    return realtime.student_progress(call.path_uuid("student_id"), get_realtime(), get_postgres())
+    return realtime_views.student_progress(
+        call.path_uuid("student_id"), get_realtime(), get_postgres()
+    )
 
 
 @API.route(
@@ -92,7 +94,7 @@ def student_progress(call: Call) -> StudentProgress:
     )
 )
 def lesson_progress(call: Call) -> LessonStudents:
-    return realtime.lesson_progress(
+    return realtime_views.lesson_progress(
         call.path_uuid("lesson_id"),
         query_declared(call.req, LESSON_STUDENTS_LIMIT),
         get_realtime(),
@@ -117,7 +119,7 @@ def lesson_progress(call: Call) -> LessonStudents:
 def quiz_leaderboard(call: Call) -> Leaderboard:
     # Only a student let in as a student sees the board with the others' ids hidden.
     viewer = call.caller.user_id if call.granted is Role.STUDENT else None
-    return realtime.quiz_leaderboard(
+    return realtime_views.quiz_leaderboard(
         call.path_uuid("quiz_id"),
         query_declared(call.req, LEADERBOARD_LIMIT),
         get_realtime(),
@@ -142,7 +144,7 @@ def quiz_leaderboard(call: Call) -> Leaderboard:
     )
 )
 def user_notifications(call: Call) -> Notifications:
-    return realtime.user_notifications(
+    return realtime_views.user_notifications(
         call.path_uuid("user_id"),
         query_declared(call.req, NOTIFICATIONS_LIMIT),
         get_realtime(),
@@ -170,7 +172,7 @@ def user_notifications(call: Call) -> Notifications:
     )
 )
 def live_session(call: Call) -> LiveSession:
-    return realtime.live_session(call.path_uuid("session_id"), get_realtime(), get_postgres())
+    return realtime_views.live_session(call.path_uuid("session_id"), get_realtime(), get_postgres())
 
 
 def catch_up(body: bytes) -> None:
