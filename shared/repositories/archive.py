@@ -1,5 +1,9 @@
 """The compliance archive: every event as an entity in Azure Table storage.
 
+The entities themselves (keys, references, sizes, transaction groups) are
+``shared.repositories.archive_entities``; this is the client that writes,
+reads, erases and drops them.
+
 Layout (docs/archive.md has the reasoning):
 
 - one table per month of event time, ``{prefix}{YYYYMM}``, so retention drops
@@ -15,43 +19,49 @@ Layout (docs/archive.md has the reasoning):
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared import limits
 from shared.models.events import ActivityEvent
+from shared.repositories.archive_entities import (
+    ACTOR_ROLE,
+    REF_SUFFIX,
+    archived_id,
+    check_key,
+    chunk_entities,
+    entity_record,
+    event_entities,
+    partition_key,
+    table_name,
+)
 from shared.repositories.storage import Connection, table_service_client
 from shared.settings import StorageConnection, get_settings
 
-ROW_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
-TABLE_MONTH_FORMAT = "%Y%m"
-REF_SUFFIX = "_ref"
-ACTOR_ROLE = "actor"
-EVENT_JSON = "event_json"
-EVENT_JSON_PARTS = "event_json_parts"
+# The repository, and the entity helpers the benchmarks import from here.
+__all__ = [
+    "REF_SUFFIX",
+    "ArchiveRepository",
+    "Conflict",
+    "chunk_entities",
+    "event_entities",
+    "get_archive",
+    "table_name",
+]
 
-# Keys are built from UUIDs, digits, "T", "Z", "_" and "-" only; an allow-list is
-# stricter than the service's deny-list (/ \ # ? and control characters).
-_KEY_PATTERN = re.compile(r"[0-9A-Za-z_-]{1,1024}")
 # Table names: 3-63 alphanumerics starting with a letter; the prefix leaves room
 # for the six month digits. Lowercase, so the name-range filter that lists our
 # tables matches the one spelling we create (names compare case-insensitively).
 _PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{0,56}")
-# The multipart framing, URL and type annotations of one operation in a
-# transaction body, on top of the entity's own JSON (measured: ~900 bytes
-# for an event entity; TABLE_BATCH_MAX_BYTES keeps 1 MiB spare besides).
-_OPERATION_OVERHEAD_BYTES = 1024
 # Upserts replace the whole entity: a redelivery leaves exactly what one write leaves.
 _OPTIONS: dict[str, dict[str, Any]] = {
     "create": {},
@@ -72,196 +82,6 @@ class Conflict:
     event_id: str
     first_digest: str
     other_digest: str
-
-
-class InvalidKeyError(ValueError):
-    """A PartitionKey or RowKey that the Table service would reject or misroute."""
-
-
-class ArchiveEntityTooLargeError(ValueError):
-    """An event whose archive entity would exceed the service's entity size limit."""
-
-
-def check_key(key: str) -> str:
-    """Return ``key`` if it is a safe PartitionKey/RowKey, else raise InvalidKeyError."""
-    if not _KEY_PATTERN.fullmatch(key):
-        raise InvalidKeyError(f"unsafe table key {key!r}: only [0-9A-Za-z_-] are allowed")
-    return key
-
-
-def table_name(prefix: str, occurred_at: datetime) -> str:
-    """The monthly table holding events that happened at ``occurred_at``."""
-    return f"{prefix}{occurred_at.astimezone(UTC).strftime(TABLE_MONTH_FORMAT)}"
-
-
-def row_key(occurred_at: datetime, event_id: uuid.UUID) -> str:
-    """The event's RowKey: sortable event time, then the id that makes it unique."""
-    time = occurred_at.astimezone(UTC).strftime(ROW_TIME_FORMAT)
-    return check_key(f"{time}_{event_id}")
-
-
-def partition_key(user_id: uuid.UUID | str) -> str:
-    """A user's PartitionKey: the canonical lowercase UUID (rejects anything else)."""
-    return check_key(str(uuid.UUID(str(user_id))))
-
-
-def utf16_len(text: str) -> int:
-    """Length in UTF-16 code units, which is how the service measures strings."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def split_utf16(text: str, max_units: int = limits.TABLE_PROPERTY_MAX_CHARS) -> list[str]:
-    """Split ``text`` into parts of at most ``max_units`` UTF-16 code units.
-
-    Parts end on code point boundaries, so a surrogate pair is never cut.
-    """
-    if max_units < 2:
-        raise ValueError("a part must hold at least 2 units (one non-BMP character)")
-    parts: list[str] = []
-    start = 0
-    while start < len(text):
-        size = max_units
-        while True:
-            part = text[start : start + size]
-            excess = utf16_len(part) - max_units
-            if excess <= 0:
-                break
-            # Each code point is one or two units: dropping ceil(excess / 2)
-            # code points may not be enough, but never drops below a fit.
-            size -= (excess + 1) // 2
-        parts.append(part)
-        start += len(part)
-    return parts
-
-
-def _value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return 4 + 2 * utf16_len(value)
-    if isinstance(value, bytes):
-        return 4 + len(value)
-    if isinstance(value, bool):
-        return 1
-    if isinstance(value, int):
-        return 4 if -(2**31) <= value < 2**31 else 8
-    if isinstance(value, uuid.UUID):
-        return 16
-    if isinstance(value, (datetime, float)):
-        return 8
-    raise TypeError(f"no table type for {type(value).__name__}")
-
-
-def entity_size(entity: Mapping[str, Any]) -> int:
-    """Stored size in bytes, by the service's published formula.
-
-    4 bytes + 2 per key character + for each property 8 bytes, 2 per name
-    character and the value (strings 4 + 2 per UTF-16 unit, datetime 8, ...).
-    """
-    keys = entity["PartitionKey"] + entity["RowKey"]
-    size = 4 + 2 * utf16_len(keys)
-    for name, value in entity.items():
-        if name not in ("PartitionKey", "RowKey"):
-            size += 8 + 2 * len(name) + _value_size(value)
-    return size
-
-
-def payload_bytes(entity: Mapping[str, Any]) -> int:
-    """Estimated bytes the entity adds to a transaction request body."""
-    # The SDK sends ASCII-escaped JSON, so a CJK character costs 6 bytes and
-    # an emoji 12; measuring the same encoding keeps the estimate honest.
-    return len(json.dumps(entity, default=str)) + _OPERATION_OVERHEAD_BYTES
-
-
-def _event_id(event: ActivityEvent) -> uuid.UUID:
-    event_id = event.with_event_id().event_id
-    assert event_id is not None  # with_event_id always sets it
-    return event_id
-
-
-def _roles(event: ActivityEvent) -> dict[uuid.UUID, str]:
-    """Each user the event names after the actor, with the field naming them."""
-    roles: dict[uuid.UUID, str] = {}
-    for name in event.subject_fields:
-        value = getattr(event, name)
-        if value is not None and value != event.actor_id:
-            roles.setdefault(value, name)
-    return roles
-
-
-def event_entities(event: ActivityEvent, received_at: datetime) -> list[dict[str, Any]]:
-    """The event's entity (in the actor's partition), then one reference per subject."""
-    event_id = _event_id(event)
-    occurred_at = event.occurred_at.astimezone(UTC)
-    document = event.model_dump(mode="json")
-    document["event_id"] = str(event_id)
-    event_json = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    key = row_key(occurred_at, event_id)
-    entity: dict[str, Any] = {
-        "PartitionKey": partition_key(event.actor_id),
-        "RowKey": key,
-        "event_id": str(event_id),
-        "type": document["type"],
-        "user_id": str(event.actor_id),
-        "user_ids": ",".join(str(user_id) for user_id in event.user_ids),
-        "occurred_at": occurred_at,
-        "received_at": received_at.astimezone(UTC),
-        "content_digest": event.content_digest,
-    }
-    parts = split_utf16(event_json)
-    if len(parts) == 1:
-        entity[EVENT_JSON] = event_json
-    else:
-        entity[EVENT_JSON_PARTS] = len(parts)
-        entity.update({f"{EVENT_JSON}_{index:03d}": part for index, part in enumerate(parts)})
-    size = entity_size(entity)
-    if size > limits.TABLE_ENTITY_MAX_BYTES:
-        raise ArchiveEntityTooLargeError(
-            f"event {event_id} ({document['type']}) needs an archive entity of {size} bytes, "
-            f"over the limit of {limits.TABLE_ENTITY_MAX_BYTES}"
-        )
-    entities = [entity]
-    for subject, role in _roles(event).items():
-        entities.append(
-            {
-                "PartitionKey": partition_key(subject),
-                "RowKey": check_key(key + REF_SUFFIX),
-                "ref_partition": entity["PartitionKey"],
-                "ref_row": key,
-                "event_id": str(event_id),
-                "type": document["type"],
-                "role": role,
-                "occurred_at": occurred_at,
-                "content_digest": event.content_digest,
-            }
-        )
-    return entities
-
-
-def event_json(entity: Mapping[str, Any]) -> str:
-    """The full event JSON of an archive entity, reassembled from its parts."""
-    if EVENT_JSON in entity:
-        text: str = entity[EVENT_JSON]
-        return text
-    count = int(entity[EVENT_JSON_PARTS])
-    return "".join(entity[f"{EVENT_JSON}_{index:03d}"] for index in range(count))
-
-
-def chunk_entities(
-    entities: Iterable[dict[str, Any]],
-    max_entities: int = limits.TABLE_BATCH_MAX_ENTITIES,
-    max_bytes: int = limits.TABLE_BATCH_MAX_BYTES,
-) -> Iterator[list[dict[str, Any]]]:
-    """Consecutive groups that each fit in one entity-group transaction."""
-    chunk: list[dict[str, Any]] = []
-    chunk_bytes = 0
-    for entity in entities:
-        size = payload_bytes(entity)
-        if chunk and (len(chunk) == max_entities or chunk_bytes + size > max_bytes):
-            yield chunk
-            chunk, chunk_bytes = [], 0
-        chunk.append(entity)
-        chunk_bytes += size
-    if chunk:
-        yield chunk
 
 
 class ArchiveRepository:
@@ -313,7 +133,7 @@ class ArchiveRepository:
         references: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         seen: set[uuid.UUID] = set()
         for event in events:
-            event_id = _event_id(event)
+            event_id = archived_id(event)
             # A transaction must not touch one RowKey twice; the first copy
             # wins, as with ON CONFLICT DO NOTHING in PostgreSQL.
             if event_id in seen:
@@ -424,14 +244,7 @@ class ArchiveRepository:
         for table in self.list_archive_tables():
             client = self._client(table)
             for entity in self._partition(table, user_id):
-                if not entity["RowKey"].endswith(REF_SUFFIX):
-                    yield _record(table, ACTOR_ROLE, entity["user_id"], entity, entity)
-                    continue
-                try:
-                    target = client.get_entity(entity["ref_partition"], entity["ref_row"])
-                except ResourceNotFoundError:
-                    target = None
-                yield _record(table, entity["role"], entity["ref_partition"], entity, target)
+                yield self._resolve(client, table, entity)
 
     def read_user_page(
         self, user_id: uuid.UUID | str, after: tuple[str, str] | None, limit: int
@@ -473,12 +286,12 @@ class ArchiveRepository:
     def _resolve(self, client: TableClient, table: str, entity: dict[str, Any]) -> dict[str, Any]:
         """A partition entity as a record: the event itself, or the event a reference names."""
         if not entity["RowKey"].endswith(REF_SUFFIX):
-            return _record(table, ACTOR_ROLE, entity["user_id"], entity, entity)
+            return entity_record(table, ACTOR_ROLE, entity["user_id"], entity, entity)
         try:
             target = client.get_entity(entity["ref_partition"], entity["ref_row"])
         except ResourceNotFoundError:
             target = None
-        return _record(table, entity["role"], entity["ref_partition"], entity, target)
+        return entity_record(table, entity["role"], entity["ref_partition"], entity, target)
 
     def list_archive_tables(self) -> list[str]:
         """The archive's monthly tables, oldest first."""
@@ -567,24 +380,6 @@ class ArchiveRepository:
         wait(futures)
         for future in futures:
             future.result()  # re-raises the first failure
-
-
-def _record(
-    table: str,
-    role: str,
-    actor_id: str,
-    entity: Mapping[str, Any],
-    target: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    return {
-        "table": table,
-        "event_id": entity["event_id"],
-        "type": entity["type"],
-        "role": role,
-        "actor_id": actor_id,
-        "occurred_at": entity["occurred_at"],
-        "event": None if target is None else json.loads(event_json(target)),
-    }
 
 
 @lru_cache(maxsize=8)

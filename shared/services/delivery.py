@@ -35,7 +35,7 @@ from redis import exceptions as redis_errors
 
 from shared import limits, telemetry
 from shared.models.messages import Envelope, RetryState, parse_envelope
-from shared.repositories.archive import ArchiveEntityTooLargeError
+from shared.repositories.archive_entities import ArchiveEntityTooLargeError
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -19,13 +19,14 @@ import psycopg
 from pydantic_core import to_jsonable_python
 from redis.exceptions import RedisError
 
-from shared.http import BadRequest
+from shared.errors import InvalidInput
 from shared.models.events import ActivityEvent
 from shared.models.privacy import ErasedCounts, ErasureResponse, ExportPage
-from shared.repositories.archive import ArchiveRepository, InvalidKeyError, check_key
+from shared.repositories.archive import ArchiveRepository
+from shared.repositories.archive_entities import InvalidKeyError, check_key
 from shared.repositories.postgres import PostgresRepository
 from shared.repositories.realtime import RealtimeRepository
-from shared.services.access_log import BAD_CURSOR
+from shared.services.access_log import bad_cursor
 from shared.services.realtime import export_realtime
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,14 @@ def _decode_cursor(cursor: str) -> tuple[str, Any]:
         data = json.loads(raw)
         return str(data["s"]), data["p"]
     except (ValueError, binascii.Error, KeyError, TypeError):
-        raise BadRequest(BAD_CURSOR) from None
+        raise bad_cursor() from None
 
 
 def _offset(position: Any) -> int:
     if position is None:
         return 0
     if type(position) is not int or not 0 <= position < 2**62:
-        raise BadRequest(BAD_CURSOR)
+        raise bad_cursor()
     return position
 
 
@@ -139,11 +140,11 @@ def _archive_position(position: Any) -> tuple[str, str] | None:
         and len(position) == 2
         and all(isinstance(part, str) for part in position)
     ):
-        raise BadRequest(BAD_CURSOR)
+        raise bad_cursor()
     try:
         return position[0], check_key(position[1])
     except InvalidKeyError:
-        raise BadRequest(BAD_CURSOR) from None
+        raise bad_cursor() from None
 
 
 def export_page(
@@ -164,7 +165,11 @@ def export_page(
     sections = [*tables, ARCHIVE_SECTION, REALTIME_SECTION]
     section, position = (sections[0], None) if cursor is None else _decode_cursor(cursor)
     if section not in sections:
-        raise BadRequest("cursor refers to a section that no longer exists; start again")
+        raise InvalidInput(
+            "cursor refers to a section that no longer exists; start again",
+            field="cursor",
+            rule="section",
+        )
     page = ExportPage(user_id=user_id, postgres={}, archive=[], realtime=None, next_cursor=None)
     budget = limit
     for name in sections[sections.index(section) :]:

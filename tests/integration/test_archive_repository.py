@@ -16,13 +16,8 @@ from azure.data.tables import TableClient, TableServiceClient
 
 from shared import limits
 from shared.models.events import EVENT_TYPES, MODEL_BY_TYPE, ActivityEvent, event_adapter
-from shared.repositories.archive import (
-    EVENT_JSON,
-    EVENT_JSON_PARTS,
-    ArchiveRepository,
-    get_archive,
-    utf16_len,
-)
+from shared.repositories.archive import ArchiveRepository, get_archive
+from shared.repositories.archive_entities import EVENT_JSON, EVENT_JSON_PARTS, utf16_len
 from tests import factories as f
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from shared import limits
 from shared.models.events import ActivityEvent, event_adapter
-from shared.repositories.archive import (
+from shared.repositories.archive_entities import (
     EVENT_JSON,
     EVENT_JSON_PARTS,
     REF_SUFFIX,

@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.http import BadRequest, path_uuid
+from shared.errors import InvalidInput
+from shared.http import path_uuid
 from shared.models.events import event_adapter
-from shared.repositories.archive import InvalidKeyError, check_key, partition_key
+from shared.repositories.archive_entities import InvalidKeyError, check_key, partition_key
 from shared.repositories.realtime import tombstone_digest
 from shared.services import privacy
 from tests import factories as f
@@ -104,7 +105,7 @@ def request(route_params: dict[str, str], params: dict[str, str] | None = None) 
 
 @pytest.mark.parametrize("hostile", HOSTILE_IDS)
 def test_hostile_ids_are_refused_before_reaching_any_store(hostile: str) -> None:
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(InvalidInput) as refused:
         path_uuid(request({"user_id": hostile}), "user_id")
     assert "user_id must be a UUID" in str(refused.value)
     assert len(str(refused.value)) < 200  # the echo is cut short
@@ -141,5 +142,5 @@ def test_export_cursors_round_trip_and_refuse_garbage() -> None:
     cursor = privacy._encode_cursor("archive", ["t202601", "20260101T000000000000Z_x"])
     assert privacy._decode_cursor(cursor) == ("archive", ["t202601", "20260101T000000000000Z_x"])
     for garbage in ("", "!!!", "e30", "W10"):
-        with pytest.raises(BadRequest):
+        with pytest.raises(InvalidInput):
             privacy._decode_cursor(garbage)
