@@ -45,11 +45,11 @@ from shared.models.events import (
     LiveClassEngagement,
     QuizAttempt,
 )
-from shared.repositories.postgres import (
+from shared.repositories.postgres import PostgresRepository
+from shared.repositories.postgres.tables import (
     HISTORY_TABLES,
     MERGED_TABLES,
     TYPE_BY_MODEL,
-    PostgresRepository,
     event_columns,
     merge_rows,
 )

@@ -50,7 +50,7 @@ from shared import limits
 from shared.models import events
 from shared.models.access import AuthMode
 from shared.models.rollups import ROLLUP_METRICS
-from shared.repositories import postgres
+from shared.repositories.postgres import privacy, tables
 from shared.services.access import RULES, Rule
 from shared.services.openapi import API, Operation, build_document
 
@@ -656,15 +656,15 @@ def section_shapes() -> str:
 
 def section_tables() -> str:
     rows = []
-    merged = {spec.model: spec for spec in postgres.MERGED_TABLES}
+    merged = {spec.model: spec for spec in tables.MERGED_TABLES}
     for model in events.EVENT_MODELS:
         kind = _event_type(model)
-        if model in postgres.HISTORY_TABLES:
-            name = postgres.HISTORY_TABLES[model]
-            natural = postgres.NATURAL_KEYS.get(model)
+        if model in tables.HISTORY_TABLES:
+            name = tables.HISTORY_TABLES[model]
+            natural = tables.NATURAL_KEYS.get(model)
             per = f"unique `{natural[0]}`" if natural else "unique event"
             partitioned = (
-                f"monthly on `{model.time_field}`" if name in postgres.PARTITIONED_HISTORY else "no"
+                f"monthly on `{model.time_field}`" if name in privacy.PARTITIONED_HISTORY else "no"
             )
             rows.append((code(kind), code(name), per, partitioned))
         if model in merged:
@@ -675,16 +675,16 @@ def section_tables() -> str:
 
 
 MERGE_WORDS = {
-    postgres.Merge.MIN: "smallest non-null (`LEAST`)",
-    postgres.Merge.MAX: "largest non-null (`GREATEST`)",
-    postgres.Merge.UNION: "union of the arrays, distinct and sorted",
-    postgres.Merge.LATEST: "from the event with the greatest ({by}, event_id)",
+    tables.Merge.MIN: "smallest non-null (`LEAST`)",
+    tables.Merge.MAX: "largest non-null (`GREATEST`)",
+    tables.Merge.UNION: "union of the arrays, distinct and sorted",
+    tables.Merge.LATEST: "from the event with the greatest ({by}, event_id)",
 }
 
 
 def section_merges() -> str:
     rows = []
-    for spec in postgres.MERGED_TABLES:
+    for spec in tables.MERGED_TABLES:
         for column, rule in spec.rules.items():
             words = MERGE_WORDS[rule].format(by=spec.latest_by)
             rows.append((code(spec.table), code(column), rule.value, words))

@@ -46,7 +46,7 @@ from shared.models.events import (
     LiveClassEngagement,
     QuizAttempt,
 )
-from shared.repositories.postgres import event_columns
+from shared.repositories.postgres.tables import event_columns
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/activity_bench"
 CHUNK = 200_000

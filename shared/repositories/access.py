@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, LiteralString
 
-from shared.repositories.postgres import PostgresRepository, shared_repository
+from shared.repositories.postgres.pool import PooledRepository, shared_repository
 
 # Interest of teacher T in student S: feedback from T to S, or S's progress in
 # a lesson / attempt at a quiz that T created (content_activity by T naming
@@ -47,7 +47,7 @@ SELECT EXISTS (
 """
 
 
-class AccessRepository(PostgresRepository):
+class AccessRepository(PooledRepository):
     """Who is related to what, for the access rules; reads only."""
 
     # As for reports: a JIT compile would cost more than these lookups.

@@ -1,12 +1,12 @@
 """Read-only report queries over the PostgreSQL store (SPEC section 8).
 
-``ReportsRepository`` subclasses ``PostgresRepository``: same store, same DSN,
-same connection handling, so it stays "one repository per store"; it is a
-separate instance with its own small pool on purpose, so that a burst of
-report scans never holds the connections the persist and real-time paths
+``ReportsRepository`` is a ``PooledRepository`` (shared/repositories/postgres/
+pool.py): same store, same DSN, same connection handling, and no write path.
+It is a separate instance with its own small pool on purpose, so that a burst
+of report scans never holds the connections the persist and real-time paths
 need. Every query is parameterised; each report runs its statements on one
-pooled connection (one checkout, one health check). Which index serves
-which query, with plans at ten million events, is in docs/reports.md.
+pooled connection (one checkout, one health check). Which index serves which
+query, with plans at ten million events, is in docs/reports.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, LiteralString
 
 from psycopg.rows import dict_row
 
-from shared.repositories.postgres import PostgresRepository, Row, shared_repository
+from shared.repositories.postgres.pool import PooledRepository, Row, shared_repository
 
 STUDENT_SUMMARY: LiteralString = """
 WITH lessons AS (
@@ -334,7 +334,7 @@ ORDER BY q.last_submitted_at DESC, q.quiz_id
 """
 
 
-class ReportsRepository(PostgresRepository):
+class ReportsRepository(PooledRepository):
     """Read-only report queries; one pool of its own beside the persist path's."""
 
     # No JIT: a report reads a few thousand rows at most, and compiling its

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.models.events import ActivityEvent, event_adapter
-from shared.repositories.postgres import (
+from shared.repositories.postgres import PostgresRepository
+from shared.repositories.postgres.tables import (
     LESSON_PROGRESS,
     LIVE_CLASS_ENGAGEMENT,
-    PostgresRepository,
     merge_rows,
 )
 from shared.repositories.realtime import RealtimeRepository
@@ -221,7 +221,7 @@ def test_the_check_fails_when_one_copy_of_a_rule_changes() -> None:
     from dataclasses import replace
     from types import MappingProxyType
 
-    from shared.repositories.postgres import Merge
+    from shared.repositories.postgres.tables import Merge
 
     rules = dict(LESSON_PROGRESS.rules) | {"progress_percent": Merge.MIN}
     changed = replace(LESSON_PROGRESS, rules=MappingProxyType(rules))
