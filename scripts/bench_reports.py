@@ -120,7 +120,7 @@ def plans(dsn: str, ids: dict[str, list[uuid.UUID]], now: datetime) -> str:
     Values are inlined (client-side binding) so each plan is the one the
     repository gets: it never prepares its statements.
     """
-    from shared.repositories import reports as sql
+    from shared.repositories import report_queries as sql
     from shared.repositories.reports import ReportsRepository, utc_date
     from shared.services.reports import whole_days_since
 
