@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from functions.routing import Call, resource
 from shared import telemetry
-from shared.http import error_response, json_response, unavailable
+from shared.http import json_response, unavailable
 from shared.models.api import EventBatch, FieldError, IngestResponse
 from shared.models.events import ActivityEvent, Event
 from shared.repositories.postgres import get_postgres
@@ -19,7 +19,7 @@ from shared.repositories.queue import QueueUnavailable, get_event_queue
 from shared.repositories.realtime import get_realtime
 from shared.services import access_log
 from shared.services.access import OWN_EVENTS, event_refusal
-from shared.services.ingest import STORED_CONFLICT, RequestError, ingest
+from shared.services.ingest import STORED_CONFLICT, ingest
 from shared.services.openapi import API, Operation
 from shared.services.privacy import drop_erased_at_ingest
 from shared.services.realtime import record
@@ -74,7 +74,7 @@ def ingest_events(call: Call) -> func.HttpResponse:
             refused.add(event.actor_id)
         return error
 
-    try:
+    try:  # a body unacceptable as a whole raises InvalidInput, which routing answers
         result = ingest(
             call.req.get_body(),
             call.req.headers.get("Content-Type"),
@@ -84,8 +84,6 @@ def ingest_events(call: Call) -> func.HttpResponse:
             refuse=refuse,
             first_versions=first_versions,
         )
-    except RequestError as exc:
-        return error_response(exc.status, exc.message)
     except QueueUnavailable as exc:
         log.error("queue unavailable, request refused: %s", exc)
         return unavailable("the event queue is unavailable; nothing was accepted, retry later")

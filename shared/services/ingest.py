@@ -12,18 +12,10 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from shared import limits
+from shared.errors import InvalidInput, TooLarge, UnsupportedMediaType
 from shared.models.api import FieldError, IngestResponse, Rejection
 from shared.models.events import ActivityEvent, FieldRuleError, event_adapter
 from shared.models.messages import pack_events
-
-
-class RequestError(Exception):
-    """The request as a whole is unacceptable (4xx with ``{"error": ...}``)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class EnvelopeSink(Protocol):
@@ -32,33 +24,49 @@ class EnvelopeSink(Protocol):
 
 
 def parse_body(body: bytes, content_type: str | None) -> list[Any]:
-    """The raw events of a request: one event object or ``{"events": [...]}``."""
+    """The raw events of a request: one event object or ``{"events": [...]}``.
+
+    A request unacceptable as a whole raises ``InvalidInput`` (or its
+    ``TooLarge`` / ``UnsupportedMediaType``), naming the rule it breaks."""
     mime = (content_type or "").split(";", 1)[0].strip().lower()
     if mime != "application/json":
-        raise RequestError(415, "Content-Type must be application/json")
+        raise UnsupportedMediaType(
+            "Content-Type must be application/json", field="Content-Type", rule="media type"
+        )
     if len(body) > limits.MAX_REQUEST_BYTES:
-        raise RequestError(
-            413, f"request body is {len(body)} bytes; the limit is {limits.MAX_REQUEST_BYTES}"
+        raise TooLarge(
+            f"request body is {len(body)} bytes; the limit is {limits.MAX_REQUEST_BYTES}",
+            field="body",
+            rule="max_request_bytes",
         )
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise RequestError(400, f"request body is not valid JSON: {exc}") from None
+        raise InvalidInput(
+            f"request body is not valid JSON: {exc}", field="body", rule="json"
+        ) from None
     if not isinstance(document, dict):
-        raise RequestError(400, 'body must be an event object or {"events": [...]}')
+        raise InvalidInput(
+            'body must be an event object or {"events": [...]}', field="body", rule="shape"
+        )
     if "type" in document:
         return [document]
     if set(document) != {"events"} or not isinstance(document["events"], list):
-        raise RequestError(
-            400, 'body must be an event object (with "type") or {"events": [...]} and nothing else'
+        raise InvalidInput(
+            'body must be an event object (with "type") or {"events": [...]} and nothing else',
+            field="body",
+            rule="shape",
         )
     events: list[Any] = document["events"]
     if not events:
-        raise RequestError(400, '"events" must contain at least one event')
+        raise InvalidInput(
+            '"events" must contain at least one event', field="events", rule="not empty"
+        )
     if len(events) > limits.MAX_EVENTS_PER_REQUEST:
-        raise RequestError(
-            413,
+        raise TooLarge(
             f"{len(events)} events in one request; the limit is {limits.MAX_EVENTS_PER_REQUEST}",
+            field="events",
+            rule="max_events_per_request",
         )
     return events
 
@@ -170,7 +178,7 @@ def ingest(
     refuse: Refusal | None = None,
     first_versions: FirstVersions | None = None,
 ) -> IngestResponse:
-    """Validate a request and queue its valid events; raises ``RequestError``.
+    """Validate a request and queue its valid events; raises ``InvalidInput``.
 
     The sink's own error (queue unavailable) propagates: nothing is accepted.
     ``on_queued`` runs only once the events are durable (the real-time update);

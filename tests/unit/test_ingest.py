@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from shared import limits
+from shared.errors import InvalidInput
+from shared.http import status_of
 from shared.models.events import event_adapter
 from shared.models.messages import claim_check, pack_events, parse_envelope
-from shared.services.ingest import RequestError, ingest, parse_body, validate_events
+from shared.services.ingest import ingest, parse_body, validate_events
 from tests import factories as f
 
 
@@ -52,9 +54,9 @@ def body(document: Any) -> bytes:
 def test_bad_bodies_are_refused_with_the_status_of_the_spec(
     raw: bytes, content_type: str | None, status: int
 ) -> None:
-    with pytest.raises(RequestError) as info:
+    with pytest.raises(InvalidInput) as info:
         parse_body(raw, content_type)
-    assert info.value.status == status
+    assert status_of(info.value) == status
     assert info.value.message
 
 
