@@ -106,3 +106,16 @@ EXPORT_PAGE_DEFAULT_LIMIT = 500  # rows / archive records per export page
 EXPORT_PAGE_MAX_LIMIT = 5_000
 DISCLOSURES_DEFAULT_LIMIT = 100
 DISCLOSURES_MAX_LIMIT = 1_000
+
+# --- real-time store (Redis): expiry, in seconds, and sizes (docs/realtime.md) -----------
+# An event id's dedupe claim: as long as a queue message lives, so no redelivery outlives it.
+DEDUPE_TTL = 7 * 24 * 3600
+PROGRESS_TTL = 30 * 24 * 3600  # a student's progress hash and a lesson's students, renewed by use
+LEADERBOARD_TTL = 30 * 24 * 3600  # a quiz's leaderboard, standings and counted attempts
+NOTIFICATIONS_TTL = 30 * 24 * 3600  # a user's notifications, renewed by each new one
+LIVE_SESSION_TTL = 2 * 24 * 3600  # a live session's dashboard (sessions last hours)
+POST_AUTHOR_TTL = 90 * 24 * 3600  # a post's author, so replies and likes notify them
+# A reply or like waiting for its post to arrive (so its author is known).
+PENDING_NOTIFICATION_TTL = 7 * 24 * 3600
+NOTIFICATIONS_KEPT = 500  # newest notifications kept per user
+REBUILD_CHUNK = 1000  # stored rows merged per script call when a view is rebuilt

@@ -54,6 +54,19 @@ def test_limits_are_published() -> None:
     assert published["max_request_bytes"] == limits.MAX_REQUEST_BYTES
     assert published["max_content_chars"] == limits.MAX_CONTENT_CHARS
     assert published["max_future_skew"] == limits.MAX_FUTURE_SKEW.total_seconds()
+    # The real-time store's expiry (seconds) and sizes are limits too.
+    for name in (
+        "DEDUPE_TTL",
+        "PROGRESS_TTL",
+        "LEADERBOARD_TTL",
+        "NOTIFICATIONS_TTL",
+        "LIVE_SESSION_TTL",
+        "POST_AUTHOR_TTL",
+        "PENDING_NOTIFICATION_TTL",
+        "NOTIFICATIONS_KEPT",
+        "REBUILD_CHUNK",
+    ):
+        assert published[name.lower()] == getattr(limits, name), name
     schemas = build_document()["components"]["schemas"]
     content = schemas["ForumActivity"]["properties"]["content"]
     assert {"maxLength": limits.MAX_CONTENT_CHARS}.items() <= next(
