@@ -15,6 +15,7 @@ import pytest
 from devhost import DevHost
 from shared.repositories.postgres import PostgresRepository
 from shared.repositories.realtime import RealtimeRepository
+from shared.repositories.redis_keys import BUCKET, BUCKETS, CLAIM, CLAIMS
 from shared.services.rollup import run_rollup
 from tests import factories as f
 from tests.conftest import TestRun
@@ -32,8 +33,10 @@ from tests.integration.services import PrivateRedis
 
 def flush(views: RealtimeRepository) -> None:
     """Lose every real-time key of this session (as a Redis restart would)."""
+    counters = {BUCKET, BUCKETS, CLAIM, CLAIMS}  # kept: other tests count them
     for key in views.client.scan_iter(match=f"{views.prefix}*", count=1000):
-        if ":ctr:" not in key:  # keep roll-up counters: other tests count them
+        parsed = views.keys.parse(key)
+        if parsed is None or parsed[0] not in counters:
             views.client.delete(key)
 
 

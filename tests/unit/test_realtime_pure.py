@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.models.rollups import RollupRow
-from shared.repositories.realtime import (
+from shared.repositories.realtime_model import (
     bucket_start,
     leaderboard_member,
     parse_redis_ts,
