@@ -18,7 +18,7 @@ from pathlib import Path
 import azure.functions as func
 
 from functions.routing import Call
-from shared.http import error_response
+from shared.errors import NotFound
 from shared.services.access import PUBLIC
 from shared.services.openapi import API, Operation, Parameter
 
@@ -140,7 +140,7 @@ def dashboard(call: Call) -> func.HttpResponse:
     path = resolve(call.req.route_params.get("path") or "")
     found = load(path) if path is not None else None
     if found is None:
-        return error_response(404, "no such dashboard page or asset")
+        raise NotFound("no such dashboard page or asset", what="dashboard file", key=path)
     body, etag, extra = found.variant(call.req.headers.get("Accept-Encoding") or "")
     headers = HEADERS | {"ETag": etag, "Vary": "Accept-Encoding"}
     if etag in (call.req.headers.get("If-None-Match") or ""):

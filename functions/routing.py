@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from shared import telemetry
 from shared.errors import AccessDenied, InvalidPrincipal, Unauthenticated
-from shared.http import error_response, handle, json_response, path_uuid
+from shared.http import error_response, handle, json_response, path_uuid, status_of
 from shared.models.access import AuthMode, Caller, Role
 from shared.repositories.postgres import get_postgres
 from shared.repositories.realtime import get_realtime
@@ -121,7 +121,11 @@ def _subject(operation: Operation, req: func.HttpRequest) -> uuid.UUID | None:
 
 
 def _refuse(
-    operation: Operation, req: func.HttpRequest, accessor: str, rule: str, message: str
+    operation: Operation,
+    req: func.HttpRequest,
+    accessor: str,
+    rule: str,
+    refusal: AccessDenied | InvalidPrincipal,
 ) -> func.HttpResponse:
     """403, no data; the attempt goes to the access log with who, what and which rule."""
     access_log.record(
@@ -133,8 +137,9 @@ def _refuse(
         outcome=access_log.REFUSED,
         rule=rule,
     )
+    message = refusal.message
     log.warning("refused %s %s for %s: %s", operation.name, resource(req), accessor, message)
-    return error_response(403, message)
+    return error_response(status_of(refusal), message)
 
 
 def _revalidate(tag: str) -> dict[str, str]:
@@ -185,35 +190,38 @@ def serve(
     except Unauthenticated as exc:
         # Nobody to name: not a database row per anonymous request, a log line.
         log.warning("no principal for %s %s", operation.name, resource(req))
-        return error_response(401, exc.message)
+        return error_response(status_of(exc), exc.message)
     except InvalidPrincipal as exc:
         accessor = refused_principal_accessor(principal or "")
-        return _refuse(operation, req, accessor, "principal", exc.message)
+        return _refuse(operation, req, accessor, "principal", exc)
+    return handle(lambda: _authorized(operation, handler, req, caller, mode))
 
-    def run() -> func.HttpResponse:
-        target = path_uuid(req, operation.target) if operation.target else None
-        try:
-            granted = authorize(
-                operation.rule, caller, target, get_access_facts(), level=operation.level
-            )
-        except AccessDenied as exc:
-            return _refuse(operation, req, caller.accessor, exc.rule, exc.message)
-        tag = _etag(operation, req, caller, granted, target)
-        if tag is not None and tag in (req.headers.get("If-None-Match") or ""):
-            # Unchanged: nothing is disclosed that the caller does not hold already.
-            return func.HttpResponse(status_code=304, headers=_revalidate(tag))
-        response = _answer(handler(Call(req, caller, granted, mode)))
-        if tag is not None and response.status_code == 200:
-            for name, value in _revalidate(tag).items():
-                response.headers[name] = value
-        if operation.discloses and response.status_code < 400:
-            access_log.record(
-                get_postgres(),
-                subject_id=target,
-                accessor=caller.accessor,
-                action=operation.discloses,
-                resource=resource(req),
-            )
-        return response
 
-    return handle(run)
+def _authorized(
+    operation: Operation, handler: Handler, req: func.HttpRequest, caller: Caller, mode: AuthMode
+) -> func.HttpResponse:
+    """The answer to a caller who is known: the rule first, then the handler."""
+    target = path_uuid(req, operation.target) if operation.target else None
+    try:
+        granted = authorize(
+            operation.rule, caller, target, get_access_facts(), level=operation.level
+        )
+    except AccessDenied as exc:
+        return _refuse(operation, req, caller.accessor, exc.rule, exc)
+    tag = _etag(operation, req, caller, granted, target)
+    if tag is not None and tag in (req.headers.get("If-None-Match") or ""):
+        # Unchanged: nothing is disclosed that the caller does not hold already.
+        return func.HttpResponse(status_code=304, headers=_revalidate(tag))
+    response = _answer(handler(Call(req, caller, granted, mode)))
+    if tag is not None and response.status_code == 200:
+        for name, value in _revalidate(tag).items():
+            response.headers[name] = value
+    if operation.discloses and response.status_code < 400:
+        access_log.record(
+            get_postgres(),
+            subject_id=target,
+            accessor=caller.accessor,
+            action=operation.discloses,
+            resource=resource(req),
+        )
+    return response
