@@ -8,9 +8,10 @@ for the bulk loader).
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -44,6 +45,11 @@ DUPLICATE_SPREAD_BATCHES = 3
 LATE_SPREAD_BATCHES = 5
 
 # --- how people behave: the shares and ranges every generator uses -----------------
+
+# When: busiest at PEAK_HOUR UTC, DAY_SWING sets how much (four times busier
+# at the peak than twelve hours away from it).
+PEAK_HOUR = 14
+DAY_SWING = 0.6
 
 # Zipf exponents: how unevenly activity spreads over each kind of entity.
 STUDENT_SKEW = 0.75
@@ -80,7 +86,7 @@ STUDIED_QUIZ = 0.7  # a new quiz is that of a lesson the student studies
 NEW_THREAD = 0.2
 REPLY = 0.4  # then the rest are likes
 REPLY_TO_OPENING = 0.6  # else to any post of the thread
-LIKE_OPENING = 0.5  # else any post of the thread
+LIKE_ANY = 0.5  # a like goes to any post of the thread, else to its opening post
 ESSAY = 0.05  # a reply repeated 5 to 40 times
 RECENT_THREADS = 100  # threads still attracting activity
 THREAD_WEIGHT_CAP = 25  # so one early thread does not take over the forum
@@ -234,3 +240,22 @@ def zipf_weights(count: int, rng: random.Random, exponent: float) -> list[float]
 def zipf(items: Sequence[T], rng: random.Random, exponent: float = 0.9) -> Weighted[T]:
     """``items`` drawn with Zipf-like skew: a few are picked far more than the rest."""
     return Weighted(items, zipf_weights(len(items), rng, exponent))
+
+
+def busy_hours(
+    u: Any, start_of_day: float, days: float, sin: Callable[[Any], Any] = math.sin
+) -> Any:
+    """Where positions ``u`` in [0, 1] of the window move so that the hours are busy by day.
+
+    A monotone warp (sorted positions stay sorted): the density becomes
+    1 / (1 - DAY_SWING cos(time of day - PEAK_HOUR)). ``start_of_day`` is the
+    window's start as a fraction of its UTC day. Works on floats (``math.sin``)
+    and on numpy arrays (``numpy.sin``).
+    """
+    tau = 2.0 * math.pi
+    peak = PEAK_HOUR / 24
+
+    def wave(x: Any) -> Any:
+        return sin(tau * (start_of_day + days * x - peak))
+
+    return u - DAY_SWING * (wave(u) - wave(0.0)) / (tau * days)

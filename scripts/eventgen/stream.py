@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import random
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from scripts.eventgen.model import (
     Config,
     Event,
     Weighted,
+    busy_hours,
 )
 from scripts.eventgen.world import World
 
@@ -34,20 +34,11 @@ def _event_times(config: Config, end: datetime, rng: random.Random) -> Iterator[
     start = end - timedelta(seconds=span)
     midnight = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start_of_day = (start - midnight).total_seconds() / 86400.0
-    peak = 14 / 24  # busiest at 14:00 UTC
-    tau = 2.0 * math.pi
-
-    def wave(x: float) -> float:
-        return math.sin(tau * (start_of_day + days * x - peak))
-
     u = 0.0
     for i in range(n):
         # The next order statistic of n uniforms: sorted, in O(1) memory.
         u = 1.0 - (1.0 - u) * rng.random() ** (1.0 / (n - i))
-        # A monotone warp, so the times stay sorted: the density becomes
-        # 1 / (1 - 0.6 cos(time of day - peak)), four times busier at the
-        # peak than twelve hours away from it.
-        warped = u - 0.6 * (wave(u) - wave(0.0)) / (tau * days)
+        warped: float = busy_hours(u, start_of_day, days)
         yield start + timedelta(seconds=min(span, max(0.0, warped * span)))
 
 

@@ -29,7 +29,7 @@ from scripts.eventgen.model import (
     FORUM_QUESTIONS,
     FORUM_REPLIES,
     FORUM_SKEW,
-    LIKE_OPENING,
+    LIKE_ANY,
     MAX_RETRIES,
     MID_SESSION_UPDATE,
     NEW_CONTENT,
@@ -411,7 +411,7 @@ class World:
             thread = self.pick_thread()
             if roll < NEW_THREAD + REPLY:
                 return self.reply(now, user, thread)
-            post = rng.choice(thread.posts) if rng.random() < LIKE_OPENING else thread.posts[0]
+            post = rng.choice(thread.posts) if rng.random() < LIKE_ANY else thread.posts[0]
             if post.author_id != user and (user, post.post_id) not in self.likes:
                 self.likes.add((user, post.post_id))
                 thread.actions += 1

@@ -43,6 +43,18 @@ def world() -> list[Event]:
     return list(world_events(CONFIG))
 
 
+@pytest.fixture(scope="module", params=["stream", "bulk"])
+def made(request: pytest.FixtureRequest, world: list[Event]) -> list[Event]:
+    """The world's events from each generator: one at a time, or in numpy columns
+    (the bulk loader's), put in event-time order; the same invariants hold for both."""
+    if request.param == "stream":
+        return world
+    from scripts.eventgen import bulk
+
+    events = [event for table in bulk.tables(CONFIG) for event in table.events()]
+    return sorted(events, key=lambda raw: event_adapter.validate_python(raw).occurred_at)
+
+
 def parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment)
 
@@ -53,28 +65,28 @@ def test_every_event_validates_against_the_models(stream: list[Event]) -> None:
         assert event.model_dump(mode="json")["event_id"] == raw["event_id"]
 
 
-def test_every_type_is_generated(world: list[Event]) -> None:
-    counts = Counter(event["type"] for event in world)
+def test_every_type_is_generated(made: list[Event]) -> None:
+    counts = Counter(event["type"] for event in made)
     assert set(counts) == set(EVENT_TYPES)
     assert counts["lesson_progress"] > counts["content_activity"]
 
 
-def test_events_are_plain_json_with_zoned_timestamps(world: list[Event]) -> None:
-    for event in world:
+def test_events_are_plain_json_with_zoned_timestamps(made: list[Event]) -> None:
+    for event in made:
         assert json.loads(json.dumps(event)) == event
         for name in TIME_FIELDS:
             if event.get(name) is not None:
                 assert ZONED.match(event[name]), (name, event[name])
     ints = ("video_watch_time", "attempt_number", "duration_seconds", "messages_sent")
-    for event in world:
+    for event in made:
         for name in ints:
             if name in event:
                 assert type(event[name]) is int
 
 
-def test_event_times_lie_in_the_window(world: list[Event]) -> None:
+def test_event_times_lie_in_the_window(made: list[Event]) -> None:
     start = NOW - timedelta(days=CONFIG.days)
-    for raw in world:
+    for raw in made:
         moment = event_adapter.validate_python(raw).occurred_at
         assert start <= moment <= NOW
 
@@ -138,11 +150,11 @@ def test_same_seed_same_stream_and_delivery_never_changes_the_world() -> None:
     )
 
 
-def test_replies_and_likes_reference_earlier_posts_of_their_thread(world: list[Event]) -> None:
+def test_replies_and_likes_reference_earlier_posts_of_their_thread(made: list[Event]) -> None:
     posts: dict[str, Event] = {}
     likes: set[tuple[str, str]] = set()
     counts: Counter[str] = Counter()
-    for event in world:
+    for event in made:
         if event["type"] != "forum_activity":
             continue
         action = event["action_type"]
@@ -166,9 +178,9 @@ def test_replies_and_likes_reference_earlier_posts_of_their_thread(world: list[E
     assert set(counts) == {"post", "reply", "like"}
 
 
-def test_lesson_progress_only_moves_forward(world: list[Event]) -> None:
+def test_lesson_progress_only_moves_forward(made: list[Event]) -> None:
     last: dict[tuple[str, str], Event] = {}
-    for event in world:
+    for event in made:
         if event["type"] != "lesson_progress":
             continue
         key = (event["student_id"], event["lesson_id"])
@@ -189,10 +201,10 @@ def test_lesson_progress_only_moves_forward(world: list[Event]) -> None:
     assert 0 < finished < len(last), "some lessons are completed, not all"
 
 
-def test_quiz_attempts_count_up_with_a_new_attempt_id_each(world: list[Event]) -> None:
+def test_quiz_attempts_count_up_with_a_new_attempt_id_each(made: list[Event]) -> None:
     numbers: dict[tuple[str, str], list[int]] = defaultdict(list)
     attempt_ids: set[str] = set()
-    for event in world:
+    for event in made:
         if event["type"] != "quiz_attempt":
             continue
         numbers[(event["student_id"], event["quiz_id"])].append(event["attempt_number"])
@@ -203,9 +215,9 @@ def test_quiz_attempts_count_up_with_a_new_attempt_id_each(world: list[Event]) -
     assert max(len(sequence) for sequence in numbers.values()) > 1, "some students retry"
 
 
-def test_live_sessions_accumulate_and_end_once(world: list[Event]) -> None:
+def test_live_sessions_accumulate_and_end_once(made: list[Event]) -> None:
     last: dict[tuple[str, str], Event] = {}
-    for event in world:
+    for event in made:
         if event["type"] != "live_class_engagement":
             continue
         key = (event["session_id"], event["teacher_id"])
@@ -227,11 +239,11 @@ def test_live_sessions_accumulate_and_end_once(world: list[Event]) -> None:
     assert max(teachers_per_session.values()) >= 2, "some sessions are co-taught"
 
 
-def test_content_is_created_before_it_is_updated_or_studied(world: list[Event]) -> None:
+def test_content_is_created_before_it_is_updated_or_studied(made: list[Event]) -> None:
     created_at: dict[str, int] = {}
     content_type: dict[str, str] = {}
     mentioned: set[str] = set()
-    for index, event in enumerate(world):
+    for index, event in enumerate(made):
         if event["type"] == "content_activity":
             content_id = event["content_id"]
             assert (
@@ -251,11 +263,11 @@ def test_content_is_created_before_it_is_updated_or_studied(world: list[Event]) 
     assert created_at, "teachers create content during the window"
 
 
-def test_activity_is_skewed(world: list[Event]) -> None:
-    per_student = Counter(e["student_id"] for e in world if e["type"] == "lesson_progress")
+def test_activity_is_skewed(made: list[Event]) -> None:
+    per_student = Counter(e["student_id"] for e in made if e["type"] == "lesson_progress")
     busiest = sum(count for _, count in per_student.most_common(CONFIG.students // 10))
     assert busiest > 0.3 * sum(per_student.values())
-    per_thread = Counter(e["thread_id"] for e in world if e["type"] == "forum_activity")
+    per_thread = Counter(e["thread_id"] for e in made if e["type"] == "forum_activity")
     ranked = [count for _, count in per_thread.most_common()]
     assert ranked[0] >= 10 * ranked[len(ranked) // 2]
 
