@@ -33,9 +33,6 @@ JSON = "application/json"
 log = logging.getLogger(__name__)
 
 
-# The name this module had for InvalidInput before the services raised domain errors.
-BadRequest = InvalidInput
-
 # Each domain error's status; a subclass takes its own before its base's.
 STATUS: dict[type[DomainError], int] = {
     DomainError: 400,

@@ -268,11 +268,3 @@ def export_realtime(user_id: uuid.UUID, realtime: RealtimeRepository) -> Realtim
         ],
         posts=sorted(uuid.UUID(post) for post in raw["posts"]),
     )
-
-
-# The names tests/integration/test_merge_rules.py imports from here (until it
-# imports the public ones).
-_lessons_from_hash = lessons_from_hash
-_ranked_from_attempts = ranked_from_attempts
-_session_from_hash = session_from_hash
-_teachers_from_hash = teachers_from_hash

@@ -25,10 +25,10 @@ from shared.repositories.postgres.tables import (
 )
 from shared.repositories.realtime import RealtimeRepository
 from shared.services.realtime import (
-    _lessons_from_hash,
-    _ranked_from_attempts,
-    _session_from_hash,
-    _teachers_from_hash,
+    lessons_from_hash,
+    ranked_from_attempts,
+    session_from_hash,
+    teachers_from_hash,
 )
 from tests import factories as f
 from tests.conftest import TestRun
@@ -179,7 +179,7 @@ def test_postgres_redis_and_the_python_fold_merge_alike(
     cached = views.progress(case["student"]) or views.client.hgetall(
         views.key("progress", case["student"])
     )
-    redis = sorted(lesson_state(state.model_dump()) for state in _lessons_from_hash(cached))
+    redis = sorted(lesson_state(state.model_dump()) for state in lessons_from_hash(cached))
     assert stored == folded
     assert redis == folded
 
@@ -192,15 +192,15 @@ def test_postgres_redis_and_the_python_fold_merge_alike(
     owners = _owner_fields(data)
     redis = sorted(
         teacher_state(t.model_dump() | {"class_id": owners[str(t.teacher_id)]["class_id"]})
-        for t in _teachers_from_hash(data)
+        for t in teachers_from_hash(data)
     )
     assert sorted(teacher_state(row) for row in rows) == folded
     assert redis == folded
-    assert _session_from_hash(data)[0] == str(rows[0]["class_id"])
+    assert session_from_hash(data)[0] == str(rows[0]["class_id"])
 
     # the leaderboard: ranking, best scores, attempts
     views.load_leaderboard(case["quiz"], [])  # mark it held: every attempt was applied live
-    ranked = _ranked_from_attempts(postgres.quiz_attempts_for_quiz(uuid.UUID(case["quiz"])), 100)
+    ranked = ranked_from_attempts(postgres.quiz_attempts_for_quiz(uuid.UUID(case["quiz"])), 100)
     board = views.leaderboard(case["quiz"], 100) or []
     assert [(e["student_id"], e["best_score"], e["attempts"]) for e in board] == [
         (e["student_id"], e["best_score"], e["attempts"]) for e in ranked

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared import limits
-from shared.http import BadRequest
+from shared.errors import InvalidInput
 from shared.services import recommendations, reports
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
@@ -81,9 +81,9 @@ def test_activity_window_defaults_and_limits() -> None:
         ("day", limits.ACTIVITY_MAX_SPAN_DAY),
     ):
         reports.activity_report(NOW - span, NOW, bucket, NOW, source)  # the longest allowed
-        with pytest.raises(BadRequest, match=f"for bucket={bucket}"):
+        with pytest.raises(InvalidInput, match=f"for bucket={bucket}"):
             reports.activity_report(NOW - span - timedelta(seconds=1), NOW, bucket, NOW, source)
-    with pytest.raises(BadRequest, match="from must be before to"):
+    with pytest.raises(InvalidInput, match="from must be before to"):
         reports.activity_report(NOW, NOW, "day", NOW, source)
 
 
