@@ -1,6 +1,7 @@
 """Benchmark the table archive against raw entity-group transactions on the same account.
 
-Generates realistic events, then in fresh tables measures
+Generates events of the simulator's platform (``scripts.eventgen``, 40 days), then in
+fresh tables measures
 (a) ``ArchiveRepository.archive_events`` on queue-message-sized chunks, and
 (b) plain ``submit_transaction`` of the same entities, grouped per partition
     in batches of 100 (the best the service allows),
@@ -14,18 +15,19 @@ from __future__ import annotations
 
 import argparse
 import random
-import secrets
 import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from azure.data.tables import TableServiceClient, UpdateMode
 
+from scripts.benchlib import Bench, BenchResources, log, progress
+from scripts.eventgen import Config, world_events
 from shared.models.events import ActivityEvent, event_adapter
 from shared.repositories.archive import (
     ArchiveRepository,
@@ -38,166 +40,36 @@ from shared.settings import get_settings
 Message = list[ActivityEvent]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def user_of(event: ActivityEvent) -> uuid.UUID:
+    return event.actor_id
 
 
-def _ids(count: int) -> list[str]:
-    return [str(uuid.uuid4()) for _ in range(count)]
+def generate(total: int, seed: int) -> list[ActivityEvent]:
+    """``total`` unique events of the simulator's platform over the last 40 days: most
+    fall in one monthly table, some in the previous one. The platform's default size
+    (200 students, 20 teachers), so a user has about a message's worth of events."""
+    config = Config(events=total, seed=seed, days=40)
+    return [event_adapter.validate_python(raw) for raw in world_events(config)]
 
 
-class Generator:
-    """A small platform: students, teachers, lessons, quizzes, threads."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.students = _ids(2_000)
-        self.teachers = _ids(100)
-        self.lessons = _ids(200)
-        self.quizzes = _ids(100)
-        self.threads = _ids(300)
-        self.now = datetime.now(UTC) - timedelta(minutes=10)
-
-    def _start(self) -> datetime:
-        # Activity over the last 40 days: most messages fall in one monthly table,
-        # some in the previous one.
-        return self.now - timedelta(seconds=self.rng.uniform(3600, 40 * 86400))
-
-    def student_session(self, size: int) -> Message:
-        """One student's burst: progress heartbeats, quiz attempts, forum posts and likes."""
-        rng, student, t = self.rng, self.rng.choice(self.students), self._start()
-        lesson, started = rng.choice(self.lessons), t
-        events: list[dict[str, Any]] = []
-        for i in range(size):
-            t += timedelta(seconds=rng.uniform(5, 30))
-            kind = rng.random()
-            if kind < 0.7:
-                events.append(
-                    {
-                        "type": "lesson_progress",
-                        "student_id": student,
-                        "lesson_id": lesson,
-                        "started_at": _iso(started),
-                        "progress_percent": min(100.0, i * 1.5),
-                        "video_watch_time": i * 20,
-                        "sections_read": [f"section-{n}" for n in range(1 + i // 10)],
-                        "last_accessed_at": _iso(t),
-                    }
-                )
-            elif kind < 0.85:
-                events.append(
-                    {
-                        "type": "quiz_attempt",
-                        "student_id": student,
-                        "quiz_id": rng.choice(self.quizzes),
-                        "attempt_id": str(uuid.uuid4()),
-                        "attempt_number": rng.randint(1, 3),
-                        "answers": {f"q{q}": rng.choice("abcd") for q in range(10)},
-                        "score": float(rng.randint(0, 10)),
-                        "submitted_at": _iso(t),
-                        "duration_seconds": rng.randint(60, 900),
-                        "is_passed": rng.random() < 0.6,
-                    }
-                )
-            else:
-                action = rng.choice(["post", "reply", "like"])
-                events.append(
-                    {
-                        "type": "forum_activity",
-                        "user_id": student,
-                        "post_id": str(uuid.uuid4()),
-                        "thread_id": rng.choice(self.threads),
-                        "action_type": action,
-                        "created_at": _iso(t),
-                    }
-                    | ({} if action == "like" else {"content": "Could someone explain " * 10})
-                    | ({"parent_post_id": str(uuid.uuid4())} if action == "reply" else {})
-                )
-        return [self._parse(e) for e in events]
-
-    def teacher_session(self, size: int) -> Message:
-        """One teacher's burst: grading (feedback to many students), content, a live class."""
-        rng, teacher, t = self.rng, self.rng.choice(self.teachers), self._start()
-        events: list[dict[str, Any]] = []
-        for _ in range(size):
-            t += timedelta(seconds=rng.uniform(10, 60))
-            kind = rng.random()
-            if kind < 0.6:
-                events.append(
-                    {
-                        "type": "feedback",
-                        "teacher_id": teacher,
-                        "student_id": rng.choice(self.students),
-                        "submission_id": str(uuid.uuid4()),
-                        "feedback_text": "Well argued; revisit the second step. " * 5,
-                        "feedback_type": "text",
-                        "created_at": _iso(t),
-                        "score": float(rng.randint(0, 10)),
-                    }
-                )
-            elif kind < 0.9:
-                events.append(
-                    {
-                        "type": "content_activity",
-                        "teacher_id": teacher,
-                        "content_id": rng.choice(self.lessons),
-                        "content_type": "lesson",
-                        "action": "updated",
-                        "timestamp": _iso(t),
-                        "title": "Quadratic equations",
-                        "changes_summary": "Fixed a typo in section 2.",
-                    }
-                )
-            else:
-                events.append(
-                    {
-                        "type": "live_class_engagement",
-                        "teacher_id": teacher,
-                        "class_id": str(uuid.uuid4()),
-                        "session_id": str(uuid.uuid4()),
-                        "joined_at": _iso(t - timedelta(minutes=45)),
-                        "left_at": _iso(t),
-                        "duration_seconds": 2700,
-                        "polls_launched": _ids(3),
-                        "messages_sent": rng.randint(0, 50),
-                    }
-                )
-        return [self._parse(e) for e in events]
-
-    def _parse(self, raw: dict[str, Any]) -> ActivityEvent:
-        event: ActivityEvent = event_adapter.validate_python(raw | {"event_id": str(uuid.uuid4())})
-        return event
-
-    def grouped(self, total: int, size: int) -> list[Message]:
-        """Each message holds one user's events (a session flushed by the client)."""
-        messages = []
-        while total > 0:
-            n = min(size, total)
-            teacher = self.rng.random() < 0.1
-            messages.append(self.teacher_session(n) if teacher else self.student_session(n))
-            total -= n
-        return messages
-
-    def interleaved(self, total: int, size: int) -> list[Message]:
-        """The same kind of events shuffled across messages: the worst case for batching."""
-        events = [e for m in self.grouped(total, size) for e in m]
-        self.rng.shuffle(events)
-        return [events[i : i + size] for i in range(0, len(events), size)]
+def grouped(events: Sequence[ActivityEvent], size: int) -> list[Message]:
+    """Each message holds one user's events (a session flushed by the client)."""
+    by_user: dict[uuid.UUID, list[ActivityEvent]] = {}
+    for event in events:
+        by_user.setdefault(user_of(event), []).append(event)
+    return [mine[i : i + size] for mine in by_user.values() for i in range(0, len(mine), size)]
 
 
-def _progress(label: str, total: int) -> Callable[[int], None]:
-    step = max(1, total // 10)
-
-    def report(done: int) -> None:
-        if done % step == 0 or done == total:
-            print(f"  {label}: {done}/{total}", file=sys.stderr, flush=True)
-
-    return report
+def interleaved(events: Sequence[ActivityEvent], size: int, rng: random.Random) -> list[Message]:
+    """The same events shuffled across messages: the worst case for batching."""
+    shuffled = list(events)
+    rng.shuffle(shuffled)
+    return [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
 
 
 def _run(jobs: Sequence[Callable[[], object]], concurrency: int, label: str) -> float:
     """Run the jobs with ``concurrency`` writers; return the elapsed seconds."""
-    report = _progress(label, len(jobs))
+    report = progress(label, len(jobs))
     done = 0
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -256,45 +128,44 @@ def bench_raw(
     return _run(jobs, concurrency, f"raw{' + lone upserts' if lone_upserts else ''}")
 
 
-def drop_tables(service: TableServiceClient, prefix: str) -> None:
-    for table in service.list_tables():
-        if table.name.startswith(prefix):
-            service.delete_table(table.name)
+BENCH = Bench(__doc__, seed=1, events=20_000, concurrency=8)
+BENCH.add("--message-events", type=int, default=100, help="events per message")
+BENCH.add("--scenario", choices=["grouped", "interleaved", "both"], default="both")
+BENCH.add("--connection", default=get_settings().archive_connection)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--message-events", type=int, default=100, help="events per message")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent writers")
-    parser.add_argument("--scenario", choices=["grouped", "interleaved", "both"], default="both")
-    parser.add_argument("--connection", default=get_settings().archive_connection)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-
-    service = TableServiceClient.from_connection_string(args.connection)
-    run = f"bench{secrets.token_hex(3)}"
-    generator = Generator(random.Random(args.seed))
+def bench(args: argparse.Namespace) -> int:
+    log(f"generating {args.events} events")
+    events = generate(args.events, args.seed)
     scenarios = ["grouped", "interleaved"] if args.scenario == "both" else [args.scenario]
     results = []
-    try:
-        for scenario in scenarios:
-            print(f"{scenario}: generating {args.events} events", file=sys.stderr)
-            messages = getattr(generator, scenario)(args.events, args.message_events)
-            received = datetime.now(UTC)
-            entities = sum(len(event_entities(e, received)) for m in messages for e in m)
-            tag = scenario[0]
-            archive_s = bench_archive(args.connection, f"{run}{tag}a", messages, args.concurrency)
-            # Each phase starts from the same emulator state: Azurite slows
-            # down as it holds more entities, which would favour the first phase.
-            drop_tables(service, run)
-            raw_s = bench_raw(service, f"{run}{tag}r", messages, args.concurrency, False)
-            drop_tables(service, run)
-            best_s = bench_raw(service, f"{run}{tag}b", messages, args.concurrency, True)
-            drop_tables(service, run)
-            results.append((scenario, len(messages), entities, archive_s, raw_s, best_s))
-    finally:
-        drop_tables(service, run)
+    resources = BenchResources("archive", storage=args.connection, uses=frozenset({"storage"}))
+    with resources:
+        service = TableServiceClient.from_connection_string(args.connection)
+        run = resources.table_prefix
+        try:
+            for scenario in scenarios:
+                if scenario == "grouped":
+                    messages = grouped(events, args.message_events)
+                else:
+                    messages = interleaved(events, args.message_events, random.Random(args.seed))
+                log(f"{scenario}: {len(messages)} messages")
+                received = datetime.now(UTC)
+                entities = sum(len(event_entities(e, received)) for m in messages for e in m)
+                tag = scenario[0]
+                archive_s = bench_archive(
+                    args.connection, f"{run}{tag}a", messages, args.concurrency
+                )
+                # Each phase starts from the same emulator state: Azurite slows
+                # down as it holds more entities, which would favour the first phase.
+                resources.delete_tables()
+                raw_s = bench_raw(service, f"{run}{tag}r", messages, args.concurrency, False)
+                resources.delete_tables()
+                best_s = bench_raw(service, f"{run}{tag}b", messages, args.concurrency, True)
+                resources.delete_tables()
+                results.append((scenario, len(messages), entities, archive_s, raw_s, best_s))
+        finally:
+            service.close()
 
     print(
         f"\n{args.events} events per scenario, {args.message_events} per message, "
@@ -310,7 +181,12 @@ def main() -> None:
             f"{entities / raw_s:>7,.0f} {raw_s / archive_s:>5.2f} "
             f"{entities / best_s:>7,.0f} {best_s / archive_s:>5.2f}"
         )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return BENCH.run(bench, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,16 +45,15 @@ import psycopg
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from scripts.benchlib import (
+    Bench,
     BenchResources,
     DevhostProcess,
     load_average,
-    log,
-    machine,
     percentile,
     process_cpu_seconds,
 )
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # as the browser tests
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -227,15 +228,16 @@ def visible_latency(page: Page, student: str, lesson: str, value: float) -> floa
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=200)
-    parser.add_argument("--browser-pages", type=int, default=4)
-    parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--window", type=float, default=60.0, help="seconds per measurement")
-    parser.add_argument("--samples", type=int, default=20, help="202 -> visible samples")
-    args = parser.parse_args(argv)
-    log(machine())
+BENCH = Bench(__doc__, seed=1)
+BENCH.add("--pages", type=int, default=200)
+BENCH.add("--browser-pages", type=int, default=4)
+BENCH.add("--students", type=int, default=30)
+BENCH.add("--window", type=float, default=60.0, help="seconds per measurement")
+BENCH.add("--samples", type=int, default=20, help="202 -> visible samples")
+
+
+def bench(args: argparse.Namespace) -> int:
+    random.seed(args.seed)
     with (
         BenchResources("dash") as resources,
         DevhostProcess(resources, queues=True) as host,
@@ -295,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         f"max {max(latencies):.2f} s ({len(latencies)} samples); load average {load[0]:.2f}"
     )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return BENCH.run(bench, argv)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -32,13 +33,12 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueServiceClient
 
 from scripts.benchlib import (
+    Bench,
     BenchResources,
     DevhostProcess,
     http_load,
     latency_summary,
-    load_average,
     log,
-    machine,
 )
 from scripts.eventgen import Config, batches, generate
 
@@ -104,19 +104,15 @@ def watch(
         service.close()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=20_000, help="unique events")
-    parser.add_argument("--batch", type=int, default=100, help="events per request")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests")
-    parser.add_argument("--duplicates", type=float, default=0.05)
-    parser.add_argument("--shuffle", type=float, default=0.1)
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
-    parser.add_argument("--interval", type=float, default=0.25, help="watcher poll (s)")
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args()
+BENCH = Bench(__doc__, seed=3, events=20_000, concurrency=8)
+BENCH.add("--batch", type=int, default=100, help="events per request")
+BENCH.add("--duplicates", type=float, default=0.05)
+BENCH.add("--shuffle", type=float, default=0.1)
+BENCH.add("--timeout", type=float, default=900.0, help="give up after (s)")
+BENCH.add("--interval", type=float, default=0.25, help="watcher poll (s)")
 
-    print(f"machine: {machine()}")
+
+def bench(args: argparse.Namespace) -> int:
     config = Config(
         events=args.events,
         batch=args.batch,
@@ -153,7 +149,6 @@ def main() -> int:
         finally:
             state.stop.set()
             watcher.join(timeout=30)
-        one, five, _ = load_average()
         service = QueueServiceClient.from_connection_string(resources.storage)
         try:
             poison = {name: queue_length(service, f"{name}-poison") for name in resources.queues}
@@ -167,7 +162,6 @@ def main() -> int:
         f"statuses {result.statuses}, errors {result.errors}"
     )
     print(f"request latency: {latency_summary(result.latencies)}")
-    print(f"load average at the end: {one:.2f} (1 min), {five:.2f} (5 min)")
     print(f"poison messages: {json.dumps({k: max(v, 0) for k, v in poison.items()})}")
     print(f"t1 ingest done (last 202):          {t1:7.1f} s  {unique / t1:7,.0f} unique events/s")
     if state.ledger_done is None:
@@ -191,6 +185,10 @@ def main() -> int:
     total = max(state.ledger_done, state.archive_drained or state.archive_done)
     print(f"total {total:.1f} s: {unique / total:,.0f} unique events/s end to end")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return BENCH.run(bench, argv)
 
 
 if __name__ == "__main__":

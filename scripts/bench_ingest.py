@@ -33,7 +33,7 @@ import base64
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -44,6 +44,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueServiceClient
 
 from scripts.benchlib import (
+    Bench,
     BenchResources,
     DevhostProcess,
     LoadResult,
@@ -51,7 +52,6 @@ from scripts.benchlib import (
     latency_summary,
     load_average,
     log,
-    machine,
     median,
     percentile,
     process_cpu_seconds,
@@ -268,26 +268,17 @@ def plot(path: Path, results: dict[str, LoadResult]) -> None:
     log(f"wrote {path}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--seconds", type=float, default=20.0, help="time bound per phase, HTTP and raw each"
-    )
-    parser.add_argument("--single-requests", type=int, default=4_000, help="1-event requests")
-    parser.add_argument("--batch-requests", type=int, default=1_000, help="100-event requests")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=8, help="connections per phase")
-    parser.add_argument(
-        "--inprocess-requests", type=int, default=200, help="per request size, A and B together"
-    )
-    parser.add_argument(
-        "--slices", type=int, default=4, help="HTTP and raw alternate in this many slices each"
-    )
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--plot", type=Path, help="write a latency CDF (PNG) here")
-    args = parser.parse_args()
+BENCH = Bench(__doc__, seed=11, concurrency=8)
+BENCH.add("--seconds", type=float, default=20.0, help="time bound per phase, HTTP and raw each")
+BENCH.add("--single-requests", type=int, default=4_000, help="1-event requests")
+BENCH.add("--batch-requests", type=int, default=1_000, help="100-event requests")
+BENCH.add("--batch-size", type=int, default=100)
+BENCH.add("--inprocess-requests", type=int, default=200, help="per request size, A and B together")
+BENCH.add("--slices", type=int, default=4, help="HTTP and raw alternate in this many slices each")
+BENCH.add("--plot", type=Path, help="write a latency CDF (PNG) here")
 
-    print(f"machine: {machine()}")
+
+def bench(args: argparse.Namespace) -> int:
     log("generating request bodies ...")
     single = request_bodies(args.single_requests + 20, 1, args.seed)
     batch = request_bodies(args.batch_requests, args.batch_size, args.seed + 1)
@@ -365,6 +356,10 @@ def main() -> int:
     if args.plot:
         plot(args.plot, results)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return BENCH.run(bench, argv)
 
 
 if __name__ == "__main__":

@@ -42,12 +42,12 @@ from typing import Any
 import aiohttp
 
 from scripts.benchlib import (
+    Bench,
     BenchResources,
     DevhostProcess,
     latency_summary,
     load_average,
     log,
-    machine,
     percentile,
 )
 from scripts.eventgen import Config, batches, generate
@@ -292,21 +292,18 @@ def run_async(coroutine: Awaitable[Any]) -> Any:
     return asyncio.run(wrap())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=300, help="(a) per view and condition")
-    parser.add_argument("--background", type=int, default=2, help="(a) loaded: posting conns")
-    parser.add_argument("--buckets", type=int, default=20, help="(b) buckets per round")
-    parser.add_argument("--bucket-events", type=int, default=1_000, help="(b) events per bucket")
-    parser.add_argument("--rounds", type=int, default=3, help="(b) rounds")
-    parser.add_argument("--students", type=int, default=100_000, help="(c) leaderboard size")
-    parser.add_argument("--reads", type=int, default=5_000, help="(c) reads per measurement")
-    parser.add_argument("--concurrency", type=int, default=8, help="(c) HTTP connections")
-    parser.add_argument("--seconds", type=float, default=30.0, help="time bound per phase")
-    parser.add_argument("--seed", type=int, default=21)
-    args = parser.parse_args()
+BENCH = Bench(__doc__, seed=21, concurrency=8)
+BENCH.add("--samples", type=int, default=300, help="(a) per view and condition")
+BENCH.add("--background", type=int, default=2, help="(a) loaded: posting conns")
+BENCH.add("--buckets", type=int, default=20, help="(b) buckets per round")
+BENCH.add("--bucket-events", type=int, default=1_000, help="(b) events per bucket")
+BENCH.add("--rounds", type=int, default=3, help="(b) rounds")
+BENCH.add("--students", type=int, default=100_000, help="(c) leaderboard size")
+BENCH.add("--reads", type=int, default=5_000, help="(c) reads per measurement")
+BENCH.add("--seconds", type=float, default=30.0, help="time bound per phase")
 
-    print(f"machine: {machine()}")
+
+def bench(args: argparse.Namespace) -> int:
     random.seed(args.seed)
     log("generating events ...")
     total = args.buckets * args.bucket_events * args.rounds
@@ -411,6 +408,10 @@ def main() -> int:
         f"{len(in_lat) / sum(in_lat):,.0f} reads/s, {latency_summary(in_lat)}"
     )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return BENCH.run(bench, argv)
 
 
 if __name__ == "__main__":

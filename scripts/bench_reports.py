@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from scripts.benchlib import Bench
 from scripts.load_dataset import DEFAULT_DSN
 from shared.repositories.access import AccessRepository
 from shared.repositories.reports import ReportsRepository
@@ -219,14 +220,14 @@ def dataset(dsn: str) -> tuple[int, str]:
     return (int(events[0]) if events else 0), note
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default=DEFAULT_DSN)
-    parser.add_argument("--samples", type=int, default=200, help="requests per endpoint")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--write-docs", action="store_true")
-    parser.add_argument("--plans", action="store_true", help="also write the query plans")
-    args = parser.parse_args(argv)
+BENCH = Bench(__doc__, seed=1)
+BENCH.add("--dsn", default=DEFAULT_DSN)
+BENCH.add("--samples", type=int, default=200, help="requests per endpoint")
+BENCH.add("--write-docs", action="store_true")
+BENCH.add("--plans", action="store_true", help="also write the query plans")
+
+
+def bench(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     events, load_note = dataset(args.dsn)
     ids = sample_ids(args.dsn, rng, args.samples)
@@ -366,6 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         DOCS.write_text(text)
         print(f"wrote {DOCS}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return BENCH.run(bench, argv)
 
 
 if __name__ == "__main__":

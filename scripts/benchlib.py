@@ -1,9 +1,15 @@
-"""Shared pieces of the HTTP benchmarks (bench_ingest, bench_e2e, bench_realtime).
+"""The benchmark harness: what every scripts/bench_*.py plugs into.
 
+- ``Bench``: the command line (the options every benchmark shares: ``--seed``,
+  and ``--events``, ``--concurrency`` where it has them) and the report's
+  frame: the machine and its load average before the figures, the load
+  average again after them. Figures go to stdout (``print``), progress to
+  stderr (``log``, ``progress``).
 - ``BenchResources``: names of its own for everything a run touches (a
   PostgreSQL database, created and migrated; a Redis key prefix; queues, a
   blob container and an archive table prefix), the environment that points the
-  app at them, and a teardown that removes all of it.
+  app at them, and a teardown that removes all of it; ``uses`` limits it to
+  the stores a benchmark needs.
 - ``DevhostProcess``: ``python -m devhost`` in a subprocess on a free loopback
   port with that environment, stopped (SIGTERM, then SIGKILL) at the end.
 - ``http_load``: a bounded aiohttp load (count and time) with latencies.
@@ -12,6 +18,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import secrets
@@ -49,6 +56,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def log(message: str) -> None:
     """Progress goes to stderr, figures to stdout."""
     print(message, file=sys.stderr, flush=True)
+
+
+def progress(label: str, total: int, steps: int = 10) -> Callable[[int], None]:
+    """A callback taking the count done so far; logs it every ``total / steps`` and at the end."""
+    step = max(1, total // steps)
+
+    def report(done: int) -> None:
+        if done % step == 0 or done == total:
+            log(f"  {label}: {done}/{total}")
+
+    return report
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -109,6 +127,53 @@ def free_port() -> int:
         return port
 
 
+class Bench:
+    """A benchmark's command line and the frame of its report.
+
+    ``Bench(__doc__, seed=7, events=50_000)`` makes the parser with the shared
+    options (``--seed`` always; ``--events`` and ``--concurrency`` when given
+    a default); ``add`` adds the benchmark's own; ``run(body)`` parses, prints
+    the machine and its load average, runs ``body(args)`` (which prints the
+    figures) and prints the load average at the end, also after a failure.
+    """
+
+    def __init__(
+        self,
+        doc: str | None,
+        *,
+        seed: int,
+        events: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.parser = argparse.ArgumentParser(
+            prog=f"python -m scripts.{Path(sys.argv[0]).stem}",
+            description=(doc or "").split("\n\n")[0],
+            epilog="Figures go to stdout, progress to stderr.",
+        )
+        self.add("--seed", type=int, default=seed, help="random seed: the same seed, the same data")
+        if events is not None:
+            self.add("--events", type=int, default=events, help="events generated")
+        if concurrency is not None:
+            self.add("--concurrency", type=int, default=concurrency, help="concurrent requests")
+
+    def add(self, *names: str, **options: Any) -> None:
+        self.parser.add_argument(*names, **options)
+
+    def run(
+        self, body: Callable[[argparse.Namespace], int | None], argv: Sequence[str] | None = None
+    ) -> int:
+        args = self.parser.parse_args(argv)
+        print(f"machine: {machine()}", flush=True)
+        try:
+            return body(args) or 0
+        finally:
+            one, five, fifteen = load_average()
+            print(f"load average at the end: {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)")
+
+
+STORES = frozenset({"database", "redis", "storage"})
+
+
 @dataclass
 class BenchResources:
     """Everything one benchmark run creates, under names of its own."""
@@ -119,6 +184,8 @@ class BenchResources:
     redis_url: str = field(default_factory=lambda: get_settings().redis_url)
     bucket_seconds: int = 60
     token: str = field(default_factory=lambda: secrets.token_hex(4))
+    # The stores the run touches (and so creates and cleans up): a subset of STORES.
+    uses: frozenset[str] = STORES
 
     @property
     def database(self) -> str:
@@ -157,6 +224,10 @@ class BenchResources:
     def table_prefix(self) -> str:
         return f"bench{self.label}{self.token}"
 
+    @property
+    def storage_names(self) -> str:
+        return f"queues/container bench-{self.label}-{self.token}-*, tables {self.table_prefix}*"
+
     def environ(self) -> dict[str, str]:
         """The app's settings for this run (function keys off: no auth on loopback)."""
         return {
@@ -176,11 +247,26 @@ class BenchResources:
         }
 
     def setup(self) -> BenchResources:
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
-        log(f"created database {self.database}; Redis prefix {self.redis_prefix!r}")
-        migrate(self.dsn)
+        if "database" in self.uses:
+            with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+            log(f"created database {self.database}")
+            migrate(self.dsn)
+        if "redis" in self.uses:
+            log(f"Redis prefix {self.redis_prefix!r}")
+        if "storage" in self.uses:
+            log(f"storage: {self.storage_names}")
         return self
+
+    def delete_tables(self) -> None:
+        """Every archive table of the run (they all start with ``table_prefix``)."""
+        service = TableServiceClient.from_connection_string(self.storage)
+        try:
+            for table in list(service.list_tables()):
+                if table.name.startswith(self.table_prefix):
+                    service.delete_table(table.name)
+        finally:
+            service.close()
 
     def redis_keys(self) -> int:
         client = redis.Redis.from_url(self.redis_url)
@@ -255,27 +341,22 @@ class BenchResources:
             finally:
                 service.close()
 
-        def delete_tables() -> None:
-            service = TableServiceClient.from_connection_string(self.storage)
-            try:
-                for table in list(service.list_tables()):
-                    if table.name.startswith(self.table_prefix):
-                        service.delete_table(table.name)
-            finally:
-                service.close()
-
-        attempt("database", drop_database)
-        attempt("redis keys", delete_redis_keys)
-        attempt("queues", delete_queues)
-        attempt("container", delete_container)
-        attempt("tables", delete_tables)
+        removed = []
+        if "database" in self.uses:
+            attempt("database", drop_database)
+            removed.append(f"database {self.database}")
+        if "redis" in self.uses:
+            attempt("redis keys", delete_redis_keys)
+            removed.append(f"Redis keys {self.redis_prefix}*")
+        if "storage" in self.uses:
+            attempt("queues", delete_queues)
+            attempt("container", delete_container)
+            attempt("tables", self.delete_tables)
+            removed.append(self.storage_names)
         if problems:
             log("cleanup problems: " + "; ".join(problems))
         else:
-            log(
-                f"removed database {self.database}, Redis keys {self.redis_prefix}*, "
-                f"queues/container bench-{self.label}-{self.token}-*, tables {self.table_prefix}*"
-            )
+            log("removed " + ", ".join(removed))
 
     def __enter__(self) -> BenchResources:
         try:
@@ -425,7 +506,7 @@ async def _load(
 ) -> LoadResult:
     result = LoadResult()
     next_index = 0
-    step = max(1, len(bodies) // 10)
+    report = progress(f"{label}: requests", len(bodies))
     headers = {"Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -451,8 +532,7 @@ async def _load(
             result.statuses[status] = result.statuses.get(status, 0) + 1
             if status == 202 and isinstance(document, dict):
                 result.accepted += int(document.get("accepted", 0))
-            if result.requests % step == 0:
-                log(f"  {label}: {result.requests}/{len(bodies)} requests")
+            report(result.requests)
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
