@@ -30,7 +30,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import psycopg
+from numpy.typing import NDArray
 from psycopg import sql
 from tqdm import tqdm
 
@@ -79,15 +81,21 @@ def config(events: int, days: float, seed: int, now: datetime) -> Config:
     )
 
 
-def ts(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat()
+def timestamps(seconds: NDArray[np.float64]) -> list[str]:
+    """Epoch seconds as ISO 8601 UTC to the microsecond (``\\N`` for NaN), in numpy."""
+    missing = np.isnan(seconds)
+    micros = np.round(np.where(missing, 0.0, seconds) * 1e6).astype(np.int64)
+    text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us", timezone="UTC")
+    text[missing] = "\\N"
+    values: list[str] = text.tolist()
+    return values
 
 
 def copy_text(column: Column, rows: slice) -> list[str]:
     """A column's values for COPY's text format (``\\N`` for null)."""
     values = column.values[rows]
     if column.kind == "time":
-        return ["\\N" if math.isnan(v) else ts(v) for v in values.tolist()]
+        return timestamps(values)
     if column.kind == "float":
         return ["\\N" if math.isnan(v) else repr(v) for v in values.tolist()]
     if column.kind == "int":
@@ -96,7 +104,10 @@ def copy_text(column: Column, rows: slice) -> list[str]:
         return ["t" if v else "f" for v in values.tolist()]
     if column.kind == "array":
         return ["{" + ",".join(v) + "}" for v in values]
-    return ["\\N" if v is None else v.translate(ESCAPES) for v in values]
+    present = "\x00".join(v for v in values if v is not None)
+    if any(special in present for special in "\\\t\n\r"):  # rare: escape them all
+        return ["\\N" if v is None else v.translate(ESCAPES) for v in values]
+    return ["\\N" if v is None else v for v in values]
 
 
 def source(model: type[ActivityEvent]) -> str:
