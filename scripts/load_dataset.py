@@ -37,7 +37,8 @@ from psycopg import sql
 from tqdm import tqdm
 
 from scripts.eventgen import Config
-from scripts.eventgen.bulk import RECEIVED_AFTER, Column, Table, tables
+from scripts.eventgen.bulk import RECEIVED_AFTER, tables
+from scripts.eventgen.columns import Column, Table
 from shared.migrate import ensure_database, migrate
 from shared.models.events import MODEL_BY_TYPE, ActivityEvent
 from shared.repositories.postgres.tables import (

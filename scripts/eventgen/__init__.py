@@ -25,7 +25,9 @@ The modules:
 - ``classroom``: ``Classroom``, one class at human pace (simulate --live);
 - ``bulk``: the same world as numpy columns, millions of events at once, for
   the bulk loader (``python -m scripts.load_dataset``); needs numpy, so it is
-  imported on its own: ``from scripts.eventgen import bulk``.
+  imported on its own: ``from scripts.eventgen import bulk``;
+- ``columns``: ``Table`` and ``Column``, how ``bulk`` hands its events out,
+  and its numpy helpers.
 """
 
 from __future__ import annotations
