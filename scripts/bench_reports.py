@@ -3,6 +3,12 @@
     .venv/bin/python -m scripts.load_dataset            # once: 10 million events
     .venv/bin/python -m scripts.bench_reports [--dsn DSN] [--samples 200] [--write-docs]
 
+A trial on a small data set of one's own (never --write-docs from it):
+
+    DSN=postgresql://postgres@127.0.0.1:5432/mine
+    .venv/bin/python -m scripts.load_dataset --events 200000 --dsn $DSN
+    .venv/bin/python -m scripts.bench_reports --dsn $DSN --samples 5
+
 Calls the service functions (``shared.services.reports`` and
 ``.recommendations``) directly against the database with the real
 ``ReportsRepository``, one request at a time, so the figures are the query
@@ -109,7 +115,7 @@ def teachers_of(dsn: str, ids: dict[str, list[uuid.UUID]]) -> dict[str, list[uui
                 if any(row is None for row in rows):
                     raise SystemExit(
                         f"bench_reports: a sampled {entity} has no teacher; reload the data set "
-                        "(scripts/load_dataset.py links content to lessons and quizzes)"
+                        "(python -m scripts.load_dataset links content to lessons and quizzes)"
                     )
                 found[key] = [row[0] for row in rows if row is not None]
     return found

@@ -6,7 +6,7 @@
 
     .venv/bin/python -m scripts.simulate --live [--minutes N] [--class-size 25]
 
-Events come from eventgen.py (valid, coherent, skewed; some re-sent with the
+Events come from scripts.eventgen (valid, coherent, skewed; some re-sent with the
 same event_id, some late) and go through activity_client.ActivityClient
 (clients/python): batches of --batch events to /api/v1/events from
 --concurrency sender threads, 503/429/5xx and lost connections retried with
