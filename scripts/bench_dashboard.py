@@ -233,7 +233,7 @@ BENCH.add("--pages", type=int, default=200)
 BENCH.add("--browser-pages", type=int, default=4)
 BENCH.add("--students", type=int, default=30)
 BENCH.add("--window", type=float, default=60.0, help="seconds per measurement")
-BENCH.add("--samples", type=int, default=20, help="202 -> visible samples")
+BENCH.add("--samples", type=int, default=20, help="202 -> visible samples (0: no browser)")
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -257,17 +257,21 @@ def bench(args: argparse.Namespace) -> int:
         full = cpu_over(host, args.window)
         without = dict(pollers.answers)
         pollers.etags = True
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        watchers = open_pages(browser, host.base_url, lesson, args.browser_pages)
-        latencies = [
-            visible_latency(
-                watchers[n % len(watchers)], people[n % len(people)], lesson, 10.5 + n % 80
+        latencies: list[float] = []
+        if args.samples:  # --samples 0: the host's CPU alone, no browser
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=FLAGS
             )
-            for n in range(args.samples)
-        ]
+            watchers = open_pages(browser, host.base_url, lesson, args.browser_pages)
+            latencies = [
+                visible_latency(
+                    watchers[n % len(watchers)], people[n % len(people)], lesson, 10.5 + n % 80
+                )
+                for n in range(args.samples)
+            ]
+            browser.close()
         load = load_average()
         pollers.stop()
-        browser.close()
 
     def per_page_minute(cpu: float, wall: float) -> float:
         above_idle: float = cpu / wall - idle[0] / idle[1]
@@ -291,6 +295,8 @@ def bench(args: argparse.Namespace) -> int:
             f"({share:.0%} 304), {per_request * 1000:.2f} ms CPU per request, "
             f"{per_page_minute(cpu, wall) * 1000:6.1f} ms CPU per page per minute"
         )
+    if not latencies:
+        return 0
     print(
         f"  202 -> visible in a browser page ({args.browser_pages} pages open beside them): "
         f"p50 {percentile(latencies, 0.5):.2f} s, p95 {percentile(latencies, 0.95):.2f} s, "
