@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import psycopg
+from psycopg.rows import dict_row
+
+from shared.repositories.postgres.tables import LESSON_PROGRESS, Merge, merge_rows
 from tests.conftest import TestRun, scratch_database
 from tests.integration.conftest import rows
 
@@ -36,3 +40,17 @@ def test_the_loader_fills_every_table_consistently(test_run: TestRun) -> None:
         assert rows(dsn, totals) == loaded
         for table in ("lesson_daily_totals", "forum_contributions", "quiz_score_counts"):
             assert rows(dsn, f"SELECT count(*) > 0 FROM {table}") == [(True,)], table
+        # The merged table is the fold of its history by the persist path's rules.
+        spec = LESSON_PROGRESS
+        with psycopg.connect(dsn, row_factory=dict_row) as conn:
+            history = conn.execute("SELECT * FROM lesson_progress_events").fetchall()
+            merged = conn.execute("SELECT * FROM lesson_progress").fetchall()
+        folded = merge_rows(spec, history)
+        assert len(merged) == len(folded)
+        for row in merged:
+            expected = folded[tuple(row[name] for name in spec.key)]
+            for name in spec.columns:
+                if spec.rules.get(name) is Merge.UNION:
+                    assert set(row[name]) == set(expected[name]), name
+                else:
+                    assert row[name] == expected[name], name
