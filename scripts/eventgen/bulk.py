@@ -227,11 +227,16 @@ class Bulk:
         keep = np.sort(first)
         student, quiz = student[keep], quiz[keep]
         questions = [self.quizzes[q].questions for q in quiz]
-        sizes = np.array([len(qs) for qs in questions])
-        widest = int(sizes.max())
-        multiple = np.array(
-            [[i < len(qs) and qs[i].kind == "multiple" for i in range(widest)] for qs in questions]
+        # Per quiz: how many questions, and which take several answers (partial credit).
+        widest = max(len(q.questions) for q in self.quizzes)
+        quiz_sizes = np.array([len(q.questions) for q in self.quizzes])
+        quiz_multiple = np.array(
+            [
+                [i < len(q.questions) and q.questions[i].kind == "multiple" for i in range(widest)]
+                for q in self.quizzes
+            ]
         )
+        sizes, multiple = quiz_sizes[quiz], quiz_multiple[quiz]
         asked = np.arange(widest)[None, :] < sizes[:, None]
         # Attempt after attempt for the series still going (practice helps).
         rows: list[tuple[Ints, Ints, Bools, Floats, Bools]] = []
