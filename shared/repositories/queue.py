@@ -27,6 +27,7 @@ from azure.storage.queue import ExponentialRetry as QueueRetry
 from azure.storage.queue import QueueClient
 
 from shared.models.messages import Envelope, claim_check, parse_envelope
+from shared.repositories.queue_rest import QueueSender
 from shared.repositories.storage import Connection, blob_service_client, queue_service_client
 from shared.settings import StorageConnection, get_settings
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 # Fail fast: a client waiting on a dead queue is better told 503 quickly (the
 # storage SDKs' default retry waits 15 s, then 45 s, between attempts).
 _TIMEOUTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 10}
+_SENDER_TIMEOUTS: dict[str, Any] = {"connect_timeout": 3.0, "read_timeout": 10.0}
 
 
 def _queue_options() -> dict[str, Any]:
@@ -65,6 +67,8 @@ class EventQueue:
     ) -> None:
         """``connection``: a StorageConnection, or a connection string."""
         self._service = queue_service_client(connection, **_queue_options())
+        # The hot path (two sends per accepted request) skips the SDK's pipeline.
+        self._sender = QueueSender(self._service, **_SENDER_TIMEOUTS)
         self._blobs = blob_service_client(connection, **_blob_options())
         self._queues = [self._service.get_queue_client(name) for name in queue_names]
         # The realtime queue is written only when the inline Redis update failed.
@@ -112,7 +116,9 @@ class EventQueue:
             raise QueueUnavailable(str(exc)) from exc
         texts = [base64.b64encode(payload).decode("ascii") for payload in payloads]
         jobs = [(queue, text) for text in texts for queue in queues]
-        futures = [self._pool.submit(queue.send_message, text) for queue, text in jobs]
+        futures = [
+            self._pool.submit(self._sender.send, queue.queue_name, text) for queue, text in jobs
+        ]
         sent, failure = [], None
         for (queue, _), future in zip(jobs, futures, strict=True):
             try:
@@ -182,6 +188,7 @@ class EventQueue:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self._sender.close()
         self._service.close()
         self._blobs.close()
 
