@@ -3,19 +3,20 @@
 The same world as ``World.step`` makes one event at a time: its catalogue is
 built by ``World`` itself (students and their skill, teachers, classes and
 rosters, lessons with their sections, video and quiz, quizzes with their
-questions, every Zipf weight), and every share, range and skew comes from
-``model``. What differs is only the order of work: instead of one step per
-event, each event type is drawn for the whole window at once, in arrays, so
-ten million events take about a minute instead of hours. The invariants hold
-as in the stream: progress only rises per (student, lesson) and completes
-once; quiz attempts count up per (student, quiz) until a pass or
-``MAX_RETRIES``; replies answer an earlier post of their thread and likes
-like one (never one's own, never twice); lessons and quizzes are created by
-their teacher before anyone studies them; feedback goes to a student of the
-teacher's classes; live snapshots of a session grow and the last one leaves.
+questions, every Zipf weight; for one ``Config``, the very catalogue the
+stream uses), and every share, range and skew comes from ``model``. What
+differs is only the order of work: instead of one step per event, each event
+type is drawn for the whole window at once, in arrays, so ten million events
+take about a minute instead of hours. The invariants hold as in the stream:
+progress only rises per (student, lesson) and completes once; quiz attempts
+count up per (student, quiz) until a pass or ``MAX_RETRIES``; replies answer
+an earlier post of their thread and likes like one (never one's own, never
+twice); lessons and quizzes are created by their teacher before anyone
+studies them; feedback goes to a student of the teacher's classes; live
+snapshots of a session grow and the last one leaves.
 
-Each type comes out as a ``Table``: its columns in the model's field order
-(``shared.models.events``), ready to be written as rows (the loader COPYs
+Each type comes out as a ``Table`` (``columns``): its columns in the model's
+field order (``shared.models.events``), ready to be written as rows (the loader COPYs
 them) or read back as events (``Table.events``, for tests).
 
     from scripts.eventgen import Config, bulk
