@@ -58,6 +58,10 @@ TABLE_BATCH_MAX_ENTITIES = 100  # entity-group transaction limit
 TABLE_BATCH_MAX_BYTES = 3 * 1024 * 1024  # service limit is 4 MiB; keep headroom
 TABLE_PROPERTY_MAX_CHARS = 32_000  # 64 KiB of UTF-16 per string property
 TABLE_ENTITY_MAX_BYTES = 1024 * 1024
+# Partitions of each monthly archive table; a user's entities are a RowKey range
+# in one of them (docs/archive.md). Part of the stored layout: never change it
+# for tables that hold data.
+ARCHIVE_PARTITIONS = 4
 
 # --- read API -------------------------------------------------------------------
 LEADERBOARD_DEFAULT_LIMIT = 10

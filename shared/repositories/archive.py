@@ -8,13 +8,16 @@ Layout (docs/archive.md has the reasoning):
 
 - one table per month of event time, ``{prefix}{YYYYMM}``, so retention drops
   whole tables;
-- PartitionKey = the acting user's id, so one user's events arriving together
-  share entity-group transactions and one user's archive is a partition query;
-- RowKey = ``{event time}_{event_id}``: deterministic, so a redelivered event
-  is upserted over itself, and time-ordered within the partition;
+- PartitionKey = one of ``ARCHIVE_PARTITIONS`` buckets by a hash of the acting
+  user's id, so a message of many users' events is a few entity-group
+  transactions, and one user's events arriving together still share them;
+- RowKey = ``{user id}_{event time}_{event_id}``: deterministic, so a
+  redelivered event finds itself; one user's archive is one RowKey range of
+  one partition per table, time-ordered;
 - for every other user an event names (the student of a feedback), a small
-  reference entity in that user's partition, RowKey ``{event time}_{event_id}_ref``,
-  so export and erasure of any user never scan a table.
+  reference entity in that user's range, RowKey
+  ``{that user}_{event time}_{event_id}_ref``, so export and erasure of any
+  user never scan a table.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ from shared.repositories.archive_entities import (
     entity_record,
     event_entities,
     partition_key,
+    ref_key,
     table_name,
+    user_of,
+    user_range,
 )
 from shared.repositories.storage import Connection, table_service_client
 from shared.settings import StorageConnection, get_settings
@@ -196,22 +202,30 @@ class ArchiveRepository:
         raise RuntimeError(f"archive entities in {table} kept colliding; retrying the message")
 
     def _digests(self, table: str, entities: list[dict[str, Any]]) -> dict[str, str | None]:
-        """The content digests of those of the entities that exist (one range query)."""
-        keys = sorted(entity["RowKey"] for entity in entities)
-        found = self._client(table).query_entities(
-            "PartitionKey eq @pk and RowKey ge @low and RowKey le @high",
-            parameters={"pk": entities[0]["PartitionKey"], "low": keys[0], "high": keys[-1]},
-            select=["RowKey", "content_digest"],
-        )
-        wanted = set(keys)
-        return {e["RowKey"]: e.get("content_digest") for e in found if e["RowKey"] in wanted}
+        """The content digests of those of the entities that exist (one range query
+        per user of the chunk, within that user's range)."""
+        by_user: dict[str, list[str]] = {}
+        for entity in entities:
+            by_user.setdefault(user_of(entity["RowKey"]), []).append(entity["RowKey"])
+        digests: dict[str, str | None] = {}
+        for keys in by_user.values():
+            found = self._client(table).query_entities(
+                "PartitionKey eq @pk and RowKey ge @low and RowKey le @high",
+                parameters={"pk": entities[0]["PartitionKey"], "low": min(keys), "high": max(keys)},
+                select=["RowKey", "content_digest"],
+            )
+            wanted = set(keys)
+            digests.update(
+                {e["RowKey"]: e.get("content_digest") for e in found if e["RowKey"] in wanted}
+            )
+        return digests
 
     def delete_user(self, user_id: uuid.UUID | str) -> int:
         """Erase every entity naming the user; return how many entities were deleted.
 
-        Partition queries and point deletes only: the user's own partition (their
-        events and their references), the events they are a subject of, and the
-        references their own events left in other users' partitions.
+        Range queries and point deletes only: the user's own range (their events
+        and their references), the events they are a subject of, and the
+        references their own events left in other users' ranges.
         """
         deleted = 0
         for table in self.list_archive_tables():
@@ -223,7 +237,8 @@ class ArchiveRepository:
                     elsewhere.add((entity["ref_partition"], entity["ref_row"]))
                 else:
                     for subject in entity["user_ids"].split(",")[1:]:
-                        elsewhere.add((subject, entity["RowKey"] + REF_SUFFIX))
+                        ref = ref_key(subject, entity["RowKey"])
+                        elsewhere.add((partition_key(subject), ref))
             keys = ({"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"]} for e in own)
             self._run([(table, "delete", chunk) for chunk in chunk_entities(keys)])
             # delete_entity ignores entities already gone, so a repeat is harmless.
@@ -252,14 +267,16 @@ class ArchiveRepository:
         """Up to ``limit`` records of ``read_user``, resuming after (table, RowKey).
 
         Returns the records and the position to resume from (None at the end):
-        keyset paging on the partition's RowKeys, so a page costs the same
-        wherever it starts.
+        keyset paging on the user's RowKeys, so a page costs the same wherever it
+        starts.
         """
         records: list[dict[str, Any]] = []
+        low, high = user_range(user_id)
         for table in self.list_archive_tables():
             if after is not None and table < after[0]:
                 continue
-            query, parameters = "PartitionKey eq @pk", {"pk": partition_key(user_id)}
+            query = "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high"
+            parameters = {"pk": partition_key(user_id), "low": low, "high": high}
             if after is not None and table == after[0]:
                 query += " and RowKey gt @rk"
                 parameters["rk"] = check_key(after[1])
@@ -291,7 +308,7 @@ class ArchiveRepository:
             target = client.get_entity(entity["ref_partition"], entity["ref_row"])
         except ResourceNotFoundError:
             target = None
-        return entity_record(table, entity["role"], entity["ref_partition"], entity, target)
+        return entity_record(table, entity["role"], entity["user_id"], entity, target)
 
     def list_archive_tables(self) -> list[str]:
         """The archive's monthly tables, oldest first."""
@@ -324,8 +341,11 @@ class ArchiveRepository:
         return client
 
     def _partition(self, table: str, user_id: uuid.UUID | str) -> Iterator[dict[str, Any]]:
+        """The user's entities in one table: their RowKey range in their partition."""
+        low, high = user_range(user_id)
         entities: Iterator[dict[str, Any]] = self._client(table).query_entities(
-            "PartitionKey eq @pk", parameters={"pk": partition_key(user_id)}
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            parameters={"pk": partition_key(user_id), "low": low, "high": high},
         )
         return entities
 

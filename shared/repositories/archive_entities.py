@@ -2,18 +2,22 @@
 
 What an event becomes in Azure Table storage, with no client involved
 (``shared.repositories.archive`` writes and reads them; docs/archive.md has the
-layout): PartitionKey = the acting user's id, RowKey = ``{event time}_{event_id}``,
-the event JSON split into parts when it is over a property's size, and for
-every other user the event names a reference entity in that user's partition.
+layout): PartitionKey = one of ``ARCHIVE_PARTITIONS`` buckets, by a hash of the
+acting user's id; RowKey = ``{user id}_{event time}_{event_id}``, so a user's
+entities are one RowKey range of one partition; the event JSON split into parts
+when it is over a property's size; and for every other user the event names a
+reference entity in that user's range.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from shared import limits
@@ -55,15 +59,37 @@ def table_name(prefix: str, occurred_at: datetime) -> str:
     return f"{prefix}{occurred_at.astimezone(UTC).strftime(TABLE_MONTH_FORMAT)}"
 
 
-def row_key(occurred_at: datetime, event_id: uuid.UUID) -> str:
-    """The event's RowKey: sortable event time, then the id that makes it unique."""
+def _user(user_id: uuid.UUID | str) -> str:
+    """The canonical lowercase UUID (rejects anything else)."""
+    return str(uuid.UUID(str(user_id)))
+
+
+def row_key(user_id: uuid.UUID | str, occurred_at: datetime, event_id: uuid.UUID) -> str:
+    """An entity's RowKey in a user's range: the user, sortable event time, the event id."""
     time = occurred_at.astimezone(UTC).strftime(ROW_TIME_FORMAT)
-    return check_key(f"{time}_{event_id}")
+    return check_key(f"{_user(user_id)}_{time}_{event_id}")
 
 
+@lru_cache(maxsize=65_536)
 def partition_key(user_id: uuid.UUID | str) -> str:
-    """A user's PartitionKey: the canonical lowercase UUID (rejects anything else)."""
-    return check_key(str(uuid.UUID(str(user_id))))
+    """The partition holding a user's entities: a bucket by a hash of the user id.
+
+    Few partitions per table, so that a message of many users' events is a few
+    entity-group transactions, not one per user (docs/archive.md).
+    """
+    digest = hashlib.sha256(_user(user_id).encode()).digest()
+    return f"p{int.from_bytes(digest[:4], 'big') % limits.ARCHIVE_PARTITIONS:03d}"
+
+
+def user_range(user_id: uuid.UUID | str) -> tuple[str, str]:
+    """The RowKeys of a user's entities are ``low <= RowKey < high``."""
+    low = check_key(f"{_user(user_id)}_")
+    return low, low[:-1] + chr(ord("_") + 1)
+
+
+def user_of(row: str) -> str:
+    """The user whose range a RowKey is in."""
+    return row[:36]
 
 
 def utf16_len(text: str) -> int:
@@ -155,7 +181,7 @@ def event_entities(event: ActivityEvent, received_at: datetime) -> list[dict[str
     document = event.model_dump(mode="json")
     document["event_id"] = str(event_id)
     event_json = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    key = row_key(occurred_at, event_id)
+    key = row_key(event.actor_id, occurred_at, event_id)
     entity: dict[str, Any] = {
         "PartitionKey": partition_key(event.actor_id),
         "RowKey": key,
@@ -184,9 +210,10 @@ def event_entities(event: ActivityEvent, received_at: datetime) -> list[dict[str
         entities.append(
             {
                 "PartitionKey": partition_key(subject),
-                "RowKey": check_key(key + REF_SUFFIX),
+                "RowKey": ref_key(subject, key),
                 "ref_partition": entity["PartitionKey"],
                 "ref_row": key,
+                "user_id": str(event.actor_id),
                 "event_id": str(event_id),
                 "type": document["type"],
                 "role": role,
@@ -195,6 +222,11 @@ def event_entities(event: ActivityEvent, received_at: datetime) -> list[dict[str
             }
         )
     return entities
+
+
+def ref_key(subject: uuid.UUID | str, event_row: str) -> str:
+    """The RowKey of the reference in ``subject``'s range to the event at ``event_row``."""
+    return check_key(f"{_user(subject)}{event_row[36:]}{REF_SUFFIX}")
 
 
 def event_json(entity: Mapping[str, Any]) -> str:

@@ -17,7 +17,12 @@ from azure.data.tables import TableClient, TableServiceClient
 from shared import limits
 from shared.models.events import EVENT_TYPES, MODEL_BY_TYPE, ActivityEvent, event_adapter
 from shared.repositories.archive import ArchiveRepository, get_archive
-from shared.repositories.archive_entities import EVENT_JSON, EVENT_JSON_PARTS, utf16_len
+from shared.repositories.archive_entities import (
+    EVENT_JSON,
+    EVENT_JSON_PARTS,
+    partition_key,
+    utf16_len,
+)
 from tests import factories as f
 
 if TYPE_CHECKING:
@@ -88,7 +93,8 @@ def test_each_type_is_archived_with_every_field(
     month = model.occurred_at.strftime("%Y%m")
     assert record["table"] == f"{archive.table_prefix}{month}"
     raw = tables.get_table_client(record["table"]).get_entity(
-        str(model.actor_id), f"{model.occurred_at:%Y%m%dT%H%M%S%fZ}_{model.event_id}"
+        partition_key(model.actor_id),
+        f"{model.actor_id}_{model.occurred_at:%Y%m%dT%H%M%S%fZ}_{model.event_id}",
     )
     assert raw["user_id"] == str(model.actor_id)
     assert raw["user_ids"] == ",".join(map(str, model.user_ids))
@@ -183,7 +189,9 @@ def test_250_events_of_one_user_take_3_transactions(
     assert times == sorted(times)  # RowKeys keep a user's events in time order
 
 
-def test_many_users_in_one_call_are_all_written(archive: ArchiveRepository) -> None:
+def test_many_users_in_one_call_share_a_few_transactions(
+    archive: ArchiveRepository, count_transactions: list[int]
+) -> None:
     models = [
         event(f.forum_activity(created_at=f.iso(OCTOBER), action_type="like", content=None))
         for _ in range(60)
@@ -192,9 +200,15 @@ def test_many_users_in_one_call_are_all_written(archive: ArchiveRepository) -> N
     assert archive.archive_events(models, RECEIVED) == (60, [])
 
     assert archive.count_entities() == 60
+    # One transaction per partition (bucket), not one write per user.
+    assert len(count_transactions) <= limits.ARCHIVE_PARTITIONS
+    assert sum(count_transactions) == 60
+    for model in models:
+        [record] = archive.read_user(model.actor_id)  # each user's range holds only theirs
+        assert record["event_id"] == str(model.event_id)
 
 
-def test_feedback_is_found_from_the_students_partition(
+def test_feedback_is_found_from_the_students_range(
     archive: ArchiveRepository, tables: TableServiceClient
 ) -> None:
     teacher, student = f.new_id(), f.new_id()
@@ -202,9 +216,11 @@ def test_feedback_is_found_from_the_students_partition(
 
     archive.archive_events([model], RECEIVED)
 
-    [ref] = [e for e in stored(tables, archive) if e["PartitionKey"] == student]
+    [ref] = [e for e in stored(tables, archive) if e["RowKey"].startswith(student)]
+    assert ref["PartitionKey"] == partition_key(student)
     assert ref["RowKey"].endswith("_ref")
-    assert ref["ref_partition"] == teacher
+    assert ref["ref_partition"] == partition_key(teacher)
+    assert ref["ref_row"].startswith(f"{teacher}_")
     assert ref["role"] == "student_id"
     [record] = archive.read_user(student)
     assert record["role"] == "student_id"

@@ -30,6 +30,8 @@ from shared.repositories.archive_entities import (
     row_key,
     split_utf16,
     table_name,
+    user_of,
+    user_range,
     utf16_len,
 )
 from tests import factories as f
@@ -62,10 +64,18 @@ def test_check_key_accepts_what_the_archive_builds() -> None:
     assert check_key(key) == key
 
 
-def test_row_key_is_utc_time_then_event_id() -> None:
+def test_row_key_is_the_user_then_utc_time_then_event_id() -> None:
+    user = uuid.UUID("7a1b2c3d-0000-4000-8000-00000000abcd")
     event_id = uuid.UUID("0d5e3f4a-1b2c-4d5e-8f90-a1b2c3d4e5f6")
     moment = datetime(2026, 11, 3, 15, 25, 1, 123456, tzinfo=timezone(timedelta(hours=1)))
-    assert row_key(moment, event_id) == f"20261103T142501123456Z_{event_id}"
+    expected = f"{user}_20261103T142501123456Z_{event_id}"
+    assert row_key(str(user).upper(), moment, event_id) == expected
+    low, high = user_range(user)
+    assert low <= expected < high
+    assert user_of(expected) == str(user)
+    # Another user's keys are outside the range, whatever their ids.
+    for other in (uuid.UUID(int=user.int + 1), uuid.UUID(int=user.int - 1)):
+        assert not low <= row_key(other, moment, event_id) < high
 
 
 def test_table_is_the_utc_month_of_the_event() -> None:
@@ -74,9 +84,15 @@ def test_table_is_the_utc_month_of_the_event() -> None:
     assert table_name("activityarchive", moment) == "activityarchive202611"
 
 
-def test_partition_key_is_the_canonical_uuid() -> None:
-    user = uuid.uuid4()
-    assert partition_key(str(user).upper()) == str(user)
+def test_partition_key_is_one_of_a_few_buckets_by_the_user() -> None:
+    users = [uuid.uuid4() for _ in range(2000)]
+    buckets = [partition_key(user) for user in users]
+    assert partition_key(str(users[0]).upper()) == buckets[0]  # the canonical UUID decides
+    expected = {f"p{n:03d}" for n in range(limits.ARCHIVE_PARTITIONS)}
+    assert set(buckets) == expected
+    # Spread evenly: no bucket holds twice its share.
+    share = len(users) / limits.ARCHIVE_PARTITIONS
+    assert max(buckets.count(bucket) for bucket in expected) < 2 * share
     with pytest.raises(ValueError, match="UUID"):
         partition_key("42/../x")
 
@@ -87,8 +103,9 @@ def test_partition_key_is_the_canonical_uuid() -> None:
     st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30)),
 )
 def test_row_keys_sort_in_time_order(first: datetime, second: datetime) -> None:
-    a = row_key(first.replace(tzinfo=UTC), uuid.uuid4())
-    b = row_key(second.replace(tzinfo=UTC), uuid.uuid4())
+    user = uuid.uuid4()
+    a = row_key(user, first.replace(tzinfo=UTC), uuid.uuid4())
+    b = row_key(user, second.replace(tzinfo=UTC), uuid.uuid4())
     if first < second:
         assert a < b
     elif first > second:
@@ -174,7 +191,8 @@ def test_split_needs_room_for_one_non_bmp_character() -> None:
 def test_entity_carries_the_event(event_type: str) -> None:
     model = event(f.FACTORIES[event_type]())
     entity = event_entities(model, RECEIVED)[0]
-    assert entity["PartitionKey"] == str(model.actor_id)
+    assert entity["PartitionKey"] == partition_key(model.actor_id)
+    assert entity["RowKey"] == row_key(model.actor_id, model.occurred_at, model.event_id)  # type: ignore[arg-type]
     assert entity["event_id"] == str(model.event_id)
     assert entity["type"] == event_type
     assert entity["user_id"] == str(model.actor_id)
@@ -193,14 +211,16 @@ def test_event_without_id_gets_the_deterministic_one() -> None:
     assert json.loads(first[EVENT_JSON])["event_id"] == first["event_id"]
 
 
-def test_feedback_leaves_a_reference_in_the_students_partition() -> None:
+def test_feedback_leaves_a_reference_in_the_students_range() -> None:
     model = event(f.feedback())
+    student = model.student_id  # type: ignore[attr-defined]
     own, ref = event_entities(model, RECEIVED)
     assert ref == {
-        "PartitionKey": str(model.student_id),  # type: ignore[attr-defined]
-        "RowKey": own["RowKey"] + REF_SUFFIX,
+        "PartitionKey": partition_key(student),
+        "RowKey": row_key(student, model.occurred_at, model.event_id) + REF_SUFFIX,  # type: ignore[arg-type]
         "ref_partition": own["PartitionKey"],
         "ref_row": own["RowKey"],
+        "user_id": str(model.actor_id),
         "event_id": own["event_id"],
         "type": "feedback",
         "role": "student_id",

@@ -78,6 +78,9 @@ FORBIDDEN_PREFIXES = ("LOCAL_",)
 # Set by the platform itself on every instance (never an app setting): the app
 # may read them without the deployment setting them.
 PROVIDED_BY_PLATFORM_PREFIXES = ("WEBSITE_", "FUNCTIONS_", "AZURE_FUNCTIONS_", "IDENTITY_", "MSI_")
+# The trust store every HTTP client honours (requests reads them itself; the app's own
+# urllib3 queue sender reads them alike): the machine's, never an app setting.
+TRUST_STORE_SETTINGS = frozenset({"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"})
 # Read from Key Vault, never a literal in the template.
 SECRET_SETTINGS = frozenset({"POSTGRES_DSN", "REDIS_URL"})
 # Easy Auth's globalValidation.excludedPaths in AUTH_MODE=principal.
@@ -350,7 +353,9 @@ def test_every_setting_the_app_reads_is_deployed() -> None:
     missing = sorted(
         name
         for name in read | expressions | connections
-        if not is_set(name, deployed) and not name.startswith(PROVIDED_BY_PLATFORM_PREFIXES)
+        if not is_set(name, deployed)
+        and not name.startswith(PROVIDED_BY_PLATFORM_PREFIXES)
+        and name not in TRUST_STORE_SETTINGS
     )
     assert not missing, f"read by the app, not set in {FUNCTION_APP_BICEP.name}: {missing}"
 

@@ -18,7 +18,12 @@ from pydantic import ValidationError
 from shared.errors import InvalidInput
 from shared.http import path_uuid
 from shared.models.events import event_adapter
-from shared.repositories.archive_entities import InvalidKeyError, check_key, partition_key
+from shared.repositories.archive_entities import (
+    InvalidKeyError,
+    check_key,
+    partition_key,
+    user_range,
+)
 from shared.repositories.realtime import tombstone_digest
 from shared.services import privacy
 from tests import factories as f
@@ -130,7 +135,8 @@ def test_every_accepted_spelling_becomes_the_canonical_id(spelling: str) -> None
     """Keys are built from the parsed UUID, so odd spellings cannot smuggle characters."""
     parsed = path_uuid(request({"user_id": spelling}), "user_id")
     assert str(parsed) == "12345678-1234-5678-1234-567812345678"
-    assert partition_key(parsed) == str(parsed)
+    assert user_range(parsed)[0] == f"{parsed}_"
+    assert partition_key(parsed) == partition_key(str(parsed))
 
 
 def test_the_tombstone_digest_is_the_scripts_sha1_of_the_canonical_id() -> None:
