@@ -32,6 +32,7 @@ import re
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 TOKEN_RENEWAL_SECONDS = 300
 RETRIES = 2
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _MESSAGE_ID = re.compile(rb"<MessageId>([^<]+)</MessageId>")
 _POP_RECEIPT = re.compile(rb"<PopReceipt>([^<]+)</PopReceipt>")
 _ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
@@ -67,12 +68,14 @@ class SentMessage:
 
 
 class _SharedKey:
+    """The Queue service's Shared Key (HMAC-SHA256 of the canonical request)."""
+
     def __init__(self, account_name: str, account_key: str) -> None:
         self.account_name = account_name
         self._key = base64.b64decode(account_key)
 
-    def authorization(self, method: str, path: str, headers: dict[str, str]) -> str:
-        """The Shared Key ``Authorization`` value of a request without query parameters."""
+    def header(self, method: str, path: str, headers: dict[str, str]) -> str:
+        """The ``Authorization`` value of a request without query parameters."""
         canonical_headers = "".join(
             f"{name}:{headers[name]}\n" for name in sorted(headers) if name.startswith("x-ms-")
         )
@@ -97,14 +100,16 @@ class _SharedKey:
         return f"SharedKey {self.account_name}:{base64.b64encode(digest).decode()}"
 
 
-class _Bearer:
+class TokenHeader:
+    """A bearer token from a credential, renewed five minutes before it expires."""
+
     def __init__(self, credential: TokenCredential) -> None:
         self._credential = credential
         self._lock = threading.Lock()
         self._token = ""
         self._renew_at = 0.0
 
-    def authorization(self, method: str, path: str, headers: dict[str, str]) -> str:
+    def header(self) -> str:
         with self._lock:
             if time.time() >= self._renew_at:
                 token = self._credential.get_token(STORAGE_SCOPE)
@@ -117,6 +122,55 @@ def _ssl_context() -> ssl.SSLContext:
     """The system's trust store, or the bundle the SDK's requests would read."""
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
     return ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
+
+
+def pool_manager(
+    scheme: str, connect_timeout: float, read_timeout: float, max_connections: int
+) -> urllib3.PoolManager:
+    """Keep-alive connections to one account, no retries of urllib3's own."""
+    return urllib3.PoolManager(
+        maxsize=max_connections,
+        block=False,
+        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        retries=False,
+        ssl_context=_ssl_context() if scheme == "https" else None,
+    )
+
+
+def post(
+    http: urllib3.PoolManager,
+    url: str,
+    body: bytes,
+    headers: Callable[[], dict[str, str]],
+    what: str,
+) -> urllib3.BaseHTTPResponse:
+    """POST with the retries of this module: a connection failure, a time-out or a
+    408/429/5xx answer is tried again at once, ``RETRIES`` times; ``headers`` is
+    called for each try (a fresh date and signature)."""
+    for attempt in range(RETRIES + 1):
+        last = attempt == RETRIES
+        try:
+            response = http.request("POST", url, body=body, headers=headers(), retries=False)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            if last:
+                raise ServiceResponseError(f"{what}: {exc}", error=exc) from exc
+            continue
+        except urllib3.exceptions.HTTPError as exc:
+            if last:
+                raise ServiceRequestError(f"{what}: {exc}", error=exc) from exc
+            continue
+        if response.status not in RETRY_STATUS or last:
+            return response
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def refusal(what: str, status: int, code: str) -> HttpResponseError:
+    """The SDK's error type for an answer: authentication failures apart."""
+    kind = ClientAuthenticationError if status in (401, 403) else HttpResponseError
+    error = kind(message=f"{what}: {status} {code}".rstrip())
+    error.status_code = status
+    error.error_code = code  # type: ignore[attr-defined]
+    return error
 
 
 class QueueSender:
@@ -136,52 +190,41 @@ class QueueSender:
         self._version = service.api_version
         credential: Any = service.credential
         if hasattr(credential, "account_key"):
-            self._auth: _SharedKey | _Bearer = _SharedKey(
+            self._key: _SharedKey | None = _SharedKey(
                 credential.account_name, credential.account_key
             )
+            self._token: TokenHeader | None = None
         elif hasattr(credential, "get_token"):
-            self._auth = _Bearer(credential)
+            self._key, self._token = None, TokenHeader(credential)
         else:
             raise ValueError("the queue client has neither an account key nor a token credential")
-        self._http = urllib3.PoolManager(
-            maxsize=max_connections,
-            block=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            retries=False,
-            ssl_context=_ssl_context() if url.scheme == "https" else None,
-        )
+        self._http = pool_manager(url.scheme, connect_timeout, read_timeout, max_connections)
 
     def send(self, queue_name: str, text: str) -> SentMessage:
         """Put one message (its text as stored, e.g. base64) on ``queue_name``."""
         body = f"<QueueMessage><MessageText>{text}</MessageText></QueueMessage>".encode()
         path = f"{self._base_path}/{quote(queue_name)}/messages"
-        for attempt in range(RETRIES + 1):
-            last = attempt == RETRIES
-            headers = {
+
+        def headers() -> dict[str, str]:
+            values = {
                 "content-length": str(len(body)),
                 "content-type": "application/xml",
                 "x-ms-date": formatdate(usegmt=True),
                 "x-ms-version": self._version,
             }
-            headers["authorization"] = self._auth.authorization("POST", path, headers)
-            try:
-                response = self._http.request(
-                    "POST", self._origin + path, body=body, headers=headers, retries=False
-                )
-            except urllib3.exceptions.ReadTimeoutError as exc:
-                if last:
-                    raise ServiceResponseError(f"queue {queue_name}: {exc}", error=exc) from exc
-                continue
-            except urllib3.exceptions.HTTPError as exc:
-                if last:
-                    raise ServiceRequestError(f"queue {queue_name}: {exc}", error=exc) from exc
-                continue
-            if response.status == 201:
-                return _sent(response.data)
-            if response.status in _RETRY_STATUS and not last:
-                continue
-            raise _refusal(queue_name, response)
-        raise AssertionError("unreachable")  # pragma: no cover
+            if self._key is not None:
+                values["authorization"] = self._key.header("POST", path, values)
+            else:
+                assert self._token is not None
+                values["authorization"] = self._token.header()
+            return values
+
+        what = f"queue {queue_name}"
+        response = post(self._http, self._origin + path, body, headers, what)
+        if response.status == 201:
+            return _sent(response.data)
+        code = _ERROR_CODE.search(response.data or b"")
+        raise refusal(what, response.status, code.group(1).decode() if code else "")
 
     def close(self) -> None:
         self._http.clear()
@@ -192,14 +235,3 @@ def _sent(data: bytes) -> SentMessage:
     if message_id is None or pop_receipt is None:
         raise ServiceResponseError(f"unexpected Put Message answer: {data[:200]!r}")
     return SentMessage(message_id.group(1).decode(), pop_receipt.group(1).decode())
-
-
-def _refusal(queue_name: str, response: urllib3.BaseHTTPResponse) -> HttpResponseError:
-    code = _ERROR_CODE.search(response.data or b"")
-    reason = code.group(1).decode() if code else response.reason or ""
-    message = f"queue {queue_name}: {response.status} {reason}"
-    kind = ClientAuthenticationError if response.status in (401, 403) else HttpResponseError
-    error = kind(message=message)
-    error.status_code = response.status
-    error.reason = reason
-    return error

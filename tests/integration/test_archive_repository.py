@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from azure.core.exceptions import AzureError
-from azure.data.tables import TableClient, TableServiceClient
+from azure.data.tables import TableServiceClient
 
 from shared import limits
 from shared.models.events import EVENT_TYPES, MODEL_BY_TYPE, ActivityEvent, event_adapter
@@ -23,6 +23,7 @@ from shared.repositories.archive_entities import (
     partition_key,
     utf16_len,
 )
+from shared.repositories.table_rest import TransactionSender
 from tests import factories as f
 
 if TYPE_CHECKING:
@@ -65,14 +66,13 @@ def stored(
 def count_transactions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Sizes of the transactions submitted from now on; each still reaches Azurite."""
     sizes: list[int] = []
-    real = TableClient.submit_transaction
+    real = TransactionSender.insert
 
-    def spy(self: TableClient, operations: Any, **kwargs: Any) -> Any:
-        operations = list(operations)
-        sizes.append(len(operations))
-        return real(self, operations, **kwargs)
+    def spy(self: TransactionSender, table: str, entities: Any) -> None:
+        sizes.append(len(entities))
+        real(self, table, entities)
 
-    monkeypatch.setattr(TableClient, "submit_transaction", spy)
+    monkeypatch.setattr(TransactionSender, "insert", spy)
     return sizes
 
 
@@ -124,6 +124,27 @@ def test_a_redelivery_leaves_the_first_write_instead_of_duplicating(
         e["event_id"]: e["received_at"] for e in stored(tables, archive) if "received_at" in e
     }
     assert received[str(models[0].event_id)] == RECEIVED
+
+
+def test_a_redelivered_message_of_many_users_is_compared_and_kept(
+    archive: ArchiveRepository,
+) -> None:
+    """Many users share a partition: more existing entities than one query may name."""
+    models = [
+        event(f.forum_activity(created_at=f.iso(OCTOBER), action_type="like", content=None))
+        for _ in range(80)
+    ]
+    archive.archive_events(models[:60], RECEIVED)  # 60 there already, 20 new
+    changed = models[0].model_dump(mode="json") | {"thread_id": f.new_id()}
+
+    written, conflicts = archive.archive_events([event(changed), *models[1:]], RECEIVED)
+
+    assert written == 80
+    assert [c.event_id for c in conflicts] == [str(models[0].event_id)]
+    assert archive.count_entities() == 80
+    assert {r["event"]["thread_id"] for r in archive.read_user(models[0].actor_id)} == {
+        str(models[0].thread_id)  # type: ignore[attr-defined]
+    }
 
 
 def test_a_second_version_of_an_event_keeps_the_first_and_is_reported(
