@@ -16,24 +16,20 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
-from azure.data.tables import TableServiceClient, UpdateMode
+from azure.data.tables import TableServiceClient
 
-from scripts.benchlib import Bench, BenchResources, log, progress
+from scripts.benchlib import Bench, BenchResources, log
+from scripts.benchlib.floors import partition_groups, run_jobs, write_transactions
 from scripts.eventgen import Config, world_events
 from shared.models.events import ActivityEvent, event_adapter
 from shared.repositories.archive import (
     ArchiveRepository,
-    chunk_entities,
     event_entities,
-    table_name,
 )
 from shared.settings import get_settings
 
@@ -67,25 +63,12 @@ def interleaved(events: Sequence[ActivityEvent], size: int, rng: random.Random) 
     return [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
 
 
-def _run(jobs: Sequence[Callable[[], object]], concurrency: int, label: str) -> float:
-    """Run the jobs with ``concurrency`` writers; return the elapsed seconds."""
-    report = progress(label, len(jobs))
-    done = 0
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for future in [pool.submit(job) for job in jobs]:
-            future.result()
-            done += 1
-            report(done)
-    return time.perf_counter() - start
-
-
 def bench_archive(connection: str, prefix: str, messages: list[Message], concurrency: int) -> float:
     archive = ArchiveRepository(connection, prefix)
     received = datetime.now(UTC)
     try:
         jobs = [partial(archive.archive_events, m, received) for m in messages]
-        return _run(jobs, concurrency, "archive_events")
+        return run_jobs(jobs, concurrency, "archive_events")
     finally:
         archive.close()
 
@@ -97,35 +80,9 @@ def bench_raw(
     concurrency: int,
     lone_upserts: bool,
 ) -> float:
-    """Prepared entities, grouped per partition over the whole run, 100 per transaction.
-
-    With ``lone_upserts`` a partition's single entity goes as a plain upsert (as
-    the archive does) instead of a one-operation transaction.
-    """
-    received = datetime.now(UTC)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for event in (e for m in messages for e in m):
-        table = table_name(prefix, event.occurred_at)
-        for entity in event_entities(event, received):
-            groups.setdefault((table, entity["PartitionKey"]), []).append(entity)
-    for table in {table for table, _ in groups}:
-        service.create_table_if_not_exists(table)
-    clients = {table: service.get_table_client(table) for table, _ in groups}
-
-    def write(table: str, chunk: list[dict[str, Any]]) -> None:
-        if lone_upserts and len(chunk) == 1:
-            clients[table].upsert_entity(chunk[0], mode=UpdateMode.REPLACE)
-        else:
-            clients[table].submit_transaction(
-                [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk]
-            )
-
-    jobs = [
-        partial(write, table, chunk)
-        for (table, _), entities in groups.items()
-        for chunk in chunk_entities(entities)
-    ]
-    return _run(jobs, concurrency, f"raw{' + lone upserts' if lone_upserts else ''}")
+    """Prepared entities, grouped per partition over the whole run, 100 per transaction."""
+    groups = partition_groups([e for m in messages for e in m], prefix, datetime.now(UTC))
+    return write_transactions(service, groups, concurrency, lone_upserts)
 
 
 BENCH = Bench(__doc__, seed=1, events=20_000, concurrency=8)

@@ -12,25 +12,42 @@ and watches, from a second thread, until
   entity per unique event (archive complete; counted once the queue is empty,
   because a full scan of the tables on Azurite slows the writers down).
 
-Prints total seconds, events/s and the split; everything it created is
-removed at the end.
+Prints total seconds, events/s and the split, and the CPU it cost per unique
+event: the host's (every worker process), and the stores' (PostgreSQL, Redis,
+Azurite) over the same time.
 
-    .venv/bin/python -m scripts.bench_e2e [--events 20000] [--concurrency 8]
+Then the raw floor, in the same run on resources of its own: the same unique
+events packed into the same envelopes, sent to the two queues, received and
+deleted from both, their rows written by ``COPY`` and their entities by
+entity-group transactions (grouped per partition over the whole run), straight
+through the SDKs with no app code (scripts/benchlib/floors.py). The consumers'
+three jobs run side by side once the sends are done. The ratio app / floor is
+the end-to-end figure of issue 14. Everything it created is removed at the end.
+
+``FUNCTIONS_WORKER_PROCESS_COUNT=2`` in the environment runs the host with two
+worker processes (docs/development.md).
+
+    .venv/bin/python -m scripts.bench_e2e [--events 20000] [--concurrency 8] [--no-floor]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueServiceClient
+from azure.data.tables import TableServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient
 
 from scripts.benchlib import (
     Bench,
@@ -39,8 +56,20 @@ from scripts.benchlib import (
     http_load,
     latency_summary,
     log,
+    stores_cpu_seconds,
+    tree_cpu_seconds,
+)
+from scripts.benchlib.floors import (
+    copy_into,
+    copy_rows,
+    drain,
+    partition_groups,
+    send_all,
+    write_transactions,
 )
 from scripts.eventgen import Config, batches, generate
+from shared.models.events import ActivityEvent, event_adapter
+from shared.models.messages import pack_events
 
 
 @dataclass
@@ -110,6 +139,54 @@ BENCH.add("--duplicates", type=float, default=0.05)
 BENCH.add("--shuffle", type=float, default=0.1)
 BENCH.add("--timeout", type=float, default=900.0, help="give up after (s)")
 BENCH.add("--interval", type=float, default=0.25, help="watcher poll (s)")
+BENCH.add("--no-floor", action="store_true", help="skip the raw floor")
+
+
+def timed(job: Callable[..., object], *args: Any) -> float:
+    started = time.perf_counter()
+    job(*args)
+    return time.perf_counter() - started
+
+
+def raw_floor(events: list[ActivityEvent], batch: int, concurrency: int) -> tuple[float, str]:
+    """Seconds the raw floor took for ``events``, and its split."""
+    resources = BenchResources("e2eraw", uses=frozenset({"database", "storage"}))
+    with resources:
+        received = datetime.now(UTC)
+        texts = [
+            base64.b64encode(payload).decode()
+            for start in range(0, len(events), batch)
+            for payload, _ in pack_events(events[start : start + batch], received)
+        ]
+        rows = copy_rows(events, received)
+        groups = partition_groups(events, resources.table_prefix, received)
+        queues = [
+            QueueClient.from_connection_string(resources.storage, name)
+            for name in resources.ingest_queues
+        ]
+        tables = TableServiceClient.from_connection_string(resources.storage)
+        try:
+            for queue in queues:
+                queue.create_queue()
+            log(f"raw floor: {len(texts)} envelopes x {len(queues)} queues, {len(events)} events")
+            started = time.perf_counter()
+            sending = send_all(queues, texts, concurrency)
+            with ThreadPoolExecutor(max_workers=len(queues) + 2) as pool:
+                drains = [pool.submit(timed, drain, queue, len(texts)) for queue in queues]
+                copying = pool.submit(copy_into, resources.dsn, rows)
+                writing = pool.submit(write_transactions, tables, groups, concurrency, True)
+                split = (
+                    f"send {sending:.1f} s, then side by side: receive+delete "
+                    f"{max(f.result() for f in drains):.1f} s, COPY {copying.result():.1f} s, "
+                    f"transactions {writing.result():.1f} s"
+                )
+            total = time.perf_counter() - started
+        finally:
+            for queue in queues:
+                queue.close()
+            tables.close()
+            resources.delete_tables()
+    return total, split
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -133,6 +210,7 @@ def bench(args: argparse.Namespace) -> int:
     with resources, DevhostProcess(resources, queues=True, timers=False) as host:
         url = f"{host.base_url}/api/v1/events"
         ingest_done = threading.Event()
+        host_cpu, stores_cpu = tree_cpu_seconds(host.pid), stores_cpu_seconds()
         state = Watch(unique=unique, start=time.perf_counter())
         watcher = threading.Thread(
             target=watch, args=(resources, state, args.interval, ingest_done), daemon=True
@@ -149,6 +227,8 @@ def bench(args: argparse.Namespace) -> int:
         finally:
             state.stop.set()
             watcher.join(timeout=30)
+        host_cpu = tree_cpu_seconds(host.pid) - host_cpu
+        stores_cpu = stores_cpu_seconds() - stores_cpu
         service = QueueServiceClient.from_connection_string(resources.storage)
         try:
             poison = {name: queue_length(service, f"{name}-poison") for name in resources.queues}
@@ -184,7 +264,27 @@ def bench(args: argparse.Namespace) -> int:
         return 1
     total = max(state.ledger_done, state.archive_drained or state.archive_done)
     print(f"total {total:.1f} s: {unique / total:,.0f} unique events/s end to end")
+    print(
+        f"CPU per unique event: host {host_cpu / unique * 1e6:,.0f} us "
+        f"({host_cpu:.1f} s, {host_cpu / total:.2f} cores busy on average), "
+        f"stores {stores_cpu / unique * 1e6:,.0f} us ({stores_cpu:.1f} s)"
+    )
+    if args.no_floor:
+        return 0
+    models = unique_models(bodies)
+    floor, split = raw_floor(models, args.batch, args.concurrency)
+    print(f"raw floor: {floor:.1f} s, {unique / floor:,.0f} events/s ({split})")
+    print(f"end to end / raw floor: {floor / total:.2f}")
     return 0
+
+
+def unique_models(bodies: list[tuple[bytes, int]]) -> list[ActivityEvent]:
+    """The unique events of the run, in the order they were first sent."""
+    seen: dict[str, ActivityEvent] = {}
+    for body, _ in bodies:
+        for raw in json.loads(body)["events"]:
+            seen.setdefault(str(raw["event_id"]), event_adapter.validate_python(raw))
+    return list(seen.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,30 +27,20 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from scripts.benchlib import Bench, BenchResources, log, progress
+from scripts.benchlib.floors import COPY_TABLES, copy_into, copy_rows
 from scripts.eventgen import Config, world_events
 from shared.models.events import (
     ActivityEvent,
     event_adapter,
 )
 from shared.repositories.postgres import PostgresRepository
-from shared.repositories.postgres.tables import (
-    HISTORY_TABLES,
-    MERGED_TABLES,
-    TYPE_BY_MODEL,
-    event_columns,
-    merge_rows,
-)
+from shared.repositories.postgres.tables import TYPE_BY_MODEL
 from shared.settings import get_settings
-
-TABLES = ("event_ledger", *HISTORY_TABLES.values(), *(spec.table for spec in MERGED_TABLES))
-LEDGER_COLUMNS = ("event_id", "type", "actor_id", "user_ids", "occurred_at", "received_at")
 
 
 def generate(count: int, seed: int) -> list[ActivityEvent]:
@@ -67,7 +57,9 @@ def generate(count: int, seed: int) -> list[ActivityEvent]:
 
 def truncate(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, TABLES))))
+        conn.execute(
+            sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, COPY_TABLES)))
+        )
         # Start each measurement without a pending checkpoint's I/O.
         conn.execute("CHECKPOINT")
 
@@ -91,63 +83,14 @@ def run_persist(
     return time.perf_counter() - started, stored
 
 
-def copy_rows(events: Sequence[ActivityEvent], received_at: datetime) -> dict[str, list[Any]]:
-    """Every row the persist path ends up with, ready for COPY."""
-    rows: dict[str, list[Any]] = {table: [] for table in TABLES}
-    by_model: dict[type[ActivityEvent], list[dict[str, Any]]] = {}
-    for event in events:
-        rows["event_ledger"].append(
-            (
-                event.event_id,
-                TYPE_BY_MODEL[type(event)],
-                event.actor_id,
-                list(event.user_ids),
-                event.occurred_at,
-                received_at,
-            )
-        )
-        by_model.setdefault(type(event), []).append(event.model_dump())
-    for model, table in HISTORY_TABLES.items():
-        columns = event_columns(model)
-        rows[table] = [
-            (*(Jsonb(d[c]) if c == "answers" else d[c] for c in columns), received_at)
-            for d in by_model.get(model, [])
-        ]
-    for spec in MERGED_TABLES:
-        merged = merge_rows(spec, by_model.get(spec.model, [])).values()
-        rows[spec.table] = [(*(m[c] for c in spec.columns), received_at) for m in merged]
-    return rows
-
-
-def table_columns(table: str) -> tuple[str, ...]:
-    if table == "event_ledger":
-        return LEDGER_COLUMNS
-    for model, history in HISTORY_TABLES.items():
-        if history == table:
-            return (*event_columns(model), "received_at")
-    spec = next(spec for spec in MERGED_TABLES if spec.table == table)
-    return (*spec.columns, "received_at")
-
-
 def run_copy(
     dsn: str, events: Sequence[ActivityEvent], received_at: datetime
 ) -> tuple[float, float, int]:
     """Seconds taken (all, COPY alone) and rows written."""
     started = time.perf_counter()
     rows = copy_rows(events, received_at)
-    built = time.perf_counter()
-    with psycopg.connect(dsn) as conn, conn.transaction(), conn.cursor() as cursor:
-        for table, table_rows in rows.items():
-            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(table),
-                sql.SQL(", ").join(map(sql.Identifier, table_columns(table))),
-            )
-            with cursor.copy(statement) as copy:
-                for row in table_rows:
-                    copy.write_row(row)
-            log(f"    copy: {table} {len(table_rows)} rows")
-    finished = time.perf_counter()
-    return finished - started, finished - built, sum(len(r) for r in rows.values())
+    copying = copy_into(dsn, rows)
+    return time.perf_counter() - started, copying, sum(len(r) for r in rows.values())
 
 
 # --- main ----------------------------------------------------------------------------------------

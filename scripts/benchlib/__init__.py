@@ -33,6 +33,8 @@ from scripts.benchlib.report import (
     percentile,
     process_cpu_seconds,
     progress,
+    stores_cpu_seconds,
+    tree_cpu_seconds,
 )
 from scripts.benchlib.resources import STORES, BenchResources
 
@@ -53,4 +55,6 @@ __all__ = (
     "percentile",
     "process_cpu_seconds",
     "progress",
+    "stores_cpu_seconds",
+    "tree_cpu_seconds",
 )

@@ -83,6 +83,43 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and of every process below it (the local host's workers)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += process_cpu_seconds(current)
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                pending.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended in between
+    return total
+
+
+def stores_cpu_seconds() -> float:
+    """CPU seconds used so far by the machine's PostgreSQL, Redis and Azurite processes
+    (those alive now; a process that ended in between is not counted)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ")
+            if not (
+                command.startswith((b"postgres", b"/usr/lib/postgresql"))
+                or b"redis-server" in command
+                or b"azurite" in command
+            ):
+                continue
+            total += process_cpu_seconds(int(entry))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
