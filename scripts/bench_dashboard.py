@@ -50,7 +50,7 @@ from scripts.benchlib import (
     DevhostProcess,
     load_average,
     percentile,
-    process_cpu_seconds,
+    tree_cpu_seconds,
 )
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # as the browser tests
@@ -178,10 +178,10 @@ def executions(host: DevhostProcess) -> int:
 
 def cpu_over(host: DevhostProcess, seconds: float) -> tuple[float, float, int]:
     """(CPU seconds the host used, wall seconds, executions) over a window."""
-    start_cpu, start, ran = process_cpu_seconds(host.pid), time.monotonic(), executions(host)
+    start_cpu, start, ran = tree_cpu_seconds(host.pid), time.monotonic(), executions(host)
     time.sleep(seconds)
     return (
-        process_cpu_seconds(host.pid) - start_cpu,
+        tree_cpu_seconds(host.pid) - start_cpu,
         time.monotonic() - start,
         executions(host) - ran,
     )

@@ -54,7 +54,7 @@ from scripts.benchlib import (
     log,
     median,
     percentile,
-    process_cpu_seconds,
+    tree_cpu_seconds,
 )
 from scripts.eventgen import Config, batches, generate
 from shared.models.messages import pack_events
@@ -178,7 +178,7 @@ def interleaved(
     for index in range(2 * slices):
         http_turn = index % 4 in (0, 3)
         if http_turn and h < len(bodies):
-            cpu_before = process_cpu_seconds(host_pid)
+            cpu_before = tree_cpu_seconds(host_pid)
             part = http_load(
                 url,
                 bodies[h:],
@@ -186,7 +186,7 @@ def interleaved(
                 max_seconds=seconds / slices,
                 label=f"{label} slice {index // 2 + 1}/{slices}",
             )
-            host_cpu += process_cpu_seconds(host_pid) - cpu_before
+            host_cpu += tree_cpu_seconds(host_pid) - cpu_before
             http.add(part)
             h += part.consumed
         elif not http_turn and r < len(prepared):

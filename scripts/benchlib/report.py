@@ -161,6 +161,8 @@ class Bench:
     ) -> int:
         args = self.parser.parse_args(argv)
         print(f"machine: {machine()}", flush=True)
+        workers = os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")
+        print(f"local host worker processes (FUNCTIONS_WORKER_PROCESS_COUNT): {workers}")
         try:
             return body(args) or 0
         finally:
