@@ -27,10 +27,8 @@ from scripts.benchlib import Bench, BenchResources, log
 from scripts.benchlib.floors import partition_groups, run_jobs, write_transactions
 from scripts.eventgen import Config, world_events
 from shared.models.events import ActivityEvent, event_adapter
-from shared.repositories.archive import (
-    ArchiveRepository,
-    event_entities,
-)
+from shared.repositories.archive import ArchiveRepository
+from shared.repositories.archive_entities import event_entities
 from shared.settings import get_settings
 
 Message = list[ActivityEvent]

@@ -19,7 +19,8 @@ from psycopg.conninfo import make_conninfo
 
 from scripts.benchlib.report import log
 from shared.migrate import migrate
-from shared.repositories.archive import REF_SUFFIX, ArchiveRepository
+from shared.repositories.archive import ArchiveRepository
+from shared.repositories.archive_entities import REF_SUFFIX
 from shared.settings import get_settings
 
 STORES = frozenset({"database", "redis", "storage"})

@@ -1,23 +1,11 @@
 """The compliance archive: every event as an entity in Azure Table storage.
 
 The entities themselves (keys, references, sizes, transaction groups) are
-``shared.repositories.archive_entities``; this is the client that writes,
-reads, erases and drops them.
-
-Layout (docs/archive.md has the reasoning):
-
-- one table per month of event time, ``{prefix}{YYYYMM}``, so retention drops
-  whole tables;
-- PartitionKey = one of ``ARCHIVE_PARTITIONS`` buckets by a hash of the acting
-  user's id, so a message of many users' events is a few entity-group
-  transactions, and one user's events arriving together still share them;
-- RowKey = ``{user id}_{event time}_{event_id}``: deterministic, so a
-  redelivered event finds itself; one user's archive is one RowKey range of
-  one partition per table, time-ordered;
-- for every other user an event names (the student of a feedback), a small
-  reference entity in that user's range, RowKey
-  ``{that user}_{event time}_{event_id}_ref``, so export and erasure of any
-  user never scan a table.
+``shared.repositories.archive_entities``, whose docstring gives the layout
+(docs/archive.md has the reasoning); this is the client that writes, reads,
+erases and drops them: one table per month of event time, a user's entities
+one RowKey range of one of a few partitions, so export and erasure are range
+queries and never scan a table.
 """
 
 from __future__ import annotations
@@ -57,16 +45,6 @@ from shared.settings import StorageConnection, get_settings
 # comparisons in a filter, and the PartitionKey takes one.
 _KEYS_PER_QUERY = 14
 
-# The repository, and the entity helpers the benchmarks import from here.
-__all__ = [
-    "REF_SUFFIX",
-    "ArchiveRepository",
-    "Conflict",
-    "chunk_entities",
-    "event_entities",
-    "get_archive",
-    "table_name",
-]
 
 # Table names: 3-63 alphanumerics starting with a letter; the prefix leaves room
 # for the six month digits. Lowercase, so the name-range filter that lists our
