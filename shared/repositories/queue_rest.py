@@ -173,7 +173,42 @@ def refusal(what: str, status: int, code: str) -> HttpResponseError:
     return error
 
 
-class QueueSender:
+class RestClient:
+    """One account's endpoint, authentication and connections, from the SDK client
+    built for the same connection (so both always agree)."""
+
+    def __init__(
+        self, service: Any, connect_timeout: float, read_timeout: float, max_connections: int
+    ) -> None:
+        url = urlsplit(service.url)
+        self._origin = f"{url.scheme}://{url.netloc}"
+        self._base_path = url.path.rstrip("/")
+        self._version: str = service.api_version
+        credential: Any = service.credential
+        named = getattr(credential, "named_key", None)  # tables: AzureNamedKeyCredential
+        if hasattr(credential, "account_key"):  # queues: StorageSharedKeyCredential
+            self._account: tuple[str, str] | None = (
+                credential.account_name,
+                credential.account_key,
+            )
+        elif named is not None:
+            self._account = (named.name, named.key)
+        else:
+            self._account = None
+        self._token = TokenHeader(credential) if hasattr(credential, "get_token") else None
+        if self._account is None and self._token is None:
+            raise ValueError("the client has neither an account key nor a token credential")
+        self._http = pool_manager(url.scheme, connect_timeout, read_timeout, max_connections)
+
+    def _bearer(self) -> str:
+        assert self._token is not None
+        return self._token.header()
+
+    def close(self) -> None:
+        self._http.clear()
+
+
+class QueueSender(RestClient):
     """Sends messages to the queues of one account (thread-safe; one pool per sender)."""
 
     def __init__(
@@ -184,21 +219,8 @@ class QueueSender:
         read_timeout: float = 10,
         max_connections: int = 16,
     ) -> None:
-        url = urlsplit(service.url)
-        self._origin = f"{url.scheme}://{url.netloc}"
-        self._base_path = url.path.rstrip("/")
-        self._version = service.api_version
-        credential: Any = service.credential
-        if hasattr(credential, "account_key"):
-            self._key: _SharedKey | None = _SharedKey(
-                credential.account_name, credential.account_key
-            )
-            self._token: TokenHeader | None = None
-        elif hasattr(credential, "get_token"):
-            self._key, self._token = None, TokenHeader(credential)
-        else:
-            raise ValueError("the queue client has neither an account key nor a token credential")
-        self._http = pool_manager(url.scheme, connect_timeout, read_timeout, max_connections)
+        super().__init__(service, connect_timeout, read_timeout, max_connections)
+        self._key = _SharedKey(*self._account) if self._account else None
 
     def send(self, queue_name: str, text: str) -> SentMessage:
         """Put one message (its text as stored, e.g. base64) on ``queue_name``."""
@@ -212,11 +234,9 @@ class QueueSender:
                 "x-ms-date": formatdate(usegmt=True),
                 "x-ms-version": self._version,
             }
-            if self._key is not None:
-                values["authorization"] = self._key.header("POST", path, values)
-            else:
-                assert self._token is not None
-                values["authorization"] = self._token.header()
+            values["authorization"] = (
+                self._key.header("POST", path, values) if self._key else self._bearer()
+            )
             return values
 
         what = f"queue {queue_name}"
@@ -225,9 +245,6 @@ class QueueSender:
             return _sent(response.data)
         code = _ERROR_CODE.search(response.data or b"")
         raise refusal(what, response.status, code.group(1).decode() if code else "")
-
-    def close(self) -> None:
-        self._http.clear()
 
 
 def _sent(data: bytes) -> SentMessage:

@@ -32,11 +32,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from azure.core.exceptions import HttpResponseError
 
-from shared.repositories.queue_rest import TokenHeader, pool_manager, post, refusal
+from shared.repositories.queue_rest import RestClient, post, refusal
 
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
@@ -95,7 +95,7 @@ class _SharedKey:
         return f"SharedKey {self.account_name}:{base64.b64encode(digest).decode()}"
 
 
-class TransactionSender:
+class TransactionSender(RestClient):
     """Sends insert transactions to the tables of one account (thread-safe)."""
 
     def __init__(
@@ -106,20 +106,8 @@ class TransactionSender:
         read_timeout: float = 30,
         max_connections: int = 16,
     ) -> None:
-        url = urlsplit(service.url)
-        self._origin = f"{url.scheme}://{url.netloc}"
-        self._base_path = url.path.rstrip("/")
-        self._version = service.api_version
-        credential: Any = service.credential
-        named = getattr(credential, "named_key", None)
-        if named is not None:
-            self._key: _SharedKey | None = _SharedKey(named.name, named.key)
-            self._token: TokenHeader | None = None
-        elif hasattr(credential, "get_token"):
-            self._key, self._token = None, TokenHeader(credential)
-        else:
-            raise ValueError("the table client has neither an account key nor a token credential")
-        self._http = pool_manager(url.scheme, connect_timeout, read_timeout, max_connections)
+        super().__init__(service, connect_timeout, read_timeout, max_connections)
+        self._key = _SharedKey(*self._account) if self._account else None
 
     def insert(self, table: str, entities: Sequence[Mapping[str, Any]]) -> None:
         """Insert the entities (one partition, at most 100) in one transaction, or raise."""
@@ -135,11 +123,9 @@ class TransactionSender:
                 "x-ms-date": formatdate(usegmt=True),
                 "x-ms-version": self._version,
             }
-            if self._key is not None:
-                values["authorization"] = self._key.header(path, values)
-            else:
-                assert self._token is not None
-                values["authorization"] = self._token.header()
+            values["authorization"] = (
+                self._key.header(path, values) if self._key else self._bearer()
+            )
             return values
 
         what = f"table {table}"
@@ -170,9 +156,6 @@ class TransactionSender:
             parts.append("\r\n")
         parts.append(f"--{changeset}--\r\n\r\n--{batch}--\r\n")
         return "".join(parts).encode(), batch
-
-    def close(self) -> None:
-        self._http.clear()
 
 
 def _failure(what: str, status: int, data: bytes) -> HttpResponseError | None:
