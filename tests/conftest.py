@@ -74,9 +74,15 @@ def app_functions() -> list[Any]:
 
     ``FunctionApp.get_functions()`` may be called once per app object (a second
     call reports duplicate names), so the session asks once and shares the list.
+    Imported in the default AUTH_MODE (keys), whatever host a test has running
+    (a host applies its settings, AUTH_MODE=principal among them, to os.environ).
     """
-    import function_app
-
+    running_mode = os.environ.pop("AUTH_MODE", None)
+    try:
+        import function_app
+    finally:
+        if running_mode is not None:
+            os.environ["AUTH_MODE"] = running_mode
     functions: list[Any] = function_app.app.get_functions()
     return functions
 
