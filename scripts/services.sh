@@ -184,6 +184,9 @@ azurite_log_tail() {
 }
 
 ensure_azurite() {
+  # Installed even when another Azurite is reused: the tests that stop or break
+  # storage start private ones from this checkout's own copy.
+  azurite_installed || install_azurite
   if azurite_ports_open; then
     local server
     server="$(azurite_server)"
