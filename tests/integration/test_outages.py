@@ -222,11 +222,11 @@ def test_a_storage_outage_refuses_events_with_retry_after_and_loses_nothing(
 
         after = batch()
         post_until_accepted(http, after)
-        # Not wait_idle: Azurite may come back with a message it had already
-        # handed out and seen deleted (its store is saved every few seconds), now
-        # invisible for the rest of a 10-minute lease; the real service never
-        # forgets a delete. That ghost would run again harmlessly; what matters
-        # is that every event reaches the stores once, checked below.
+        # Not wait_idle: a receive cut off by the outage leaves its messages
+        # invisible for the rest of their 10-minute lease (the service handed
+        # them out, the answer never arrived), as it would under the real host;
+        # they run later, harmlessly. What matters is that every event reaches
+        # the stores, once: checked here and below.
         wait_until_stored(stack, test_run, before + flowing + after, timeout=120)
         assert_no_poison(stack, environ)
         assert health(http)[0] == 200
