@@ -202,3 +202,14 @@ def test_wait_idle_times_out_while_work_is_in_flight(
             host.wait_idle(timeout=0.3)
         host.wait_idle(timeout=10)
         assert len(records(host, "slow")) == 1
+
+
+def test_the_lease_is_10_minutes_unless_the_local_setting_shortens_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(devhost.queues.LEASE_SETTING, raising=False)
+    assert devhost.queues._lease_seconds() == 600
+    monkeypatch.setenv(devhost.queues.LEASE_SETTING, "15")
+    assert devhost.queues._lease_seconds() == 15
+    monkeypatch.setenv(devhost.queues.LEASE_SETTING, "0")
+    assert devhost.queues._lease_seconds() == 2  # renewed at half-time: never below 2 s

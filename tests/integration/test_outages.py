@@ -58,6 +58,8 @@ def environ_for(test_run: TestRun, stack: Stack) -> dict[str, str]:
         ARCHIVE_STORAGE_CONNECTION=stack.azurite.connection,
         ROLLUP_BUCKET_SECONDS=str(BUCKET),
         SINK_RETRY_DELAYS="1,2",
+        # A receive cut off by an outage strands its messages for a lease: keep it short.
+        DEVHOST_MESSAGE_LEASE_SECONDS="15",
         POSTGRES_TIMEOUT_SECONDS="1",
     )
 
