@@ -66,7 +66,7 @@ new Source(`${API}/health`, new Panel("health"), {
     if (poison.length) {
       parts.push(
         table(
-          "Messages in the poison queues (failed every retry; replay them with scripts/replay_poison.py)",
+          "Messages in the poison queues (failed every retry; replay them with make replay-poison QUEUE=<queue>)",
           ["Queue", "Messages"],
           poison.map(([name, n]) => [name, num(n)]),
           {

@@ -53,7 +53,7 @@ class HealthResponse(BaseModel):
     poison_queues: dict[str, int] | None = Field(
         default=None,
         description="messages in each <queue>-poison: they need a person "
-        "(scripts/replay_poison.py once the cause is fixed); null when storage is down",
+        "(`make replay-poison QUEUE=<queue>` once the cause is fixed); null when storage is down",
     )
 
 
