@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import threading
 import time
@@ -52,16 +51,10 @@ from scripts.benchlib import (
     percentile,
     tree_cpu_seconds,
 )
+from scripts.benchlib.browser import CHROMIUM, CHROMIUM_FLAGS
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # as the browser tests
 FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_FLAGS,
     # Many pages in one browser: keep their timers running as a visible tab's.
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",

@@ -303,23 +303,20 @@ def field_rules(
     for place, bound in bounds.items():
         prefix = PLACE[place]
         if "min" in bound or "max" in bound:
-            low, high = bound.get("min"), bound.get("max")
-            if low is not None and high is not None:
-                rules.append(f"{prefix}{_named(low, names)} to {_named(high, names)}")
-            elif low is not None:
-                rules.append(f"{prefix}at least {_named(low, names)}")
-            else:
-                rules.append(f"{prefix}at most {_named(high, names)}")
+            rules.append(prefix + _span(bound.get("min"), bound.get("max"), names, ""))
         if "min_len" in bound or "max_len" in bound:
-            unit = _unit(annotation, place)
-            low, high = bound.get("min_len"), bound.get("max_len")
-            if low is not None and high is not None:
-                rules.append(f"{prefix}{_named(low, names)} to {_named(high, names)} {unit}")
-            elif high is not None:
-                rules.append(f"{prefix}at most {_named(high, names)} {unit}")
-            else:
-                rules.append(f"{prefix}at least {_named(low, names)} {unit}")
+            unit = " " + _unit(annotation, place)
+            rules.append(prefix + _span(bound.get("min_len"), bound.get("max_len"), names, unit))
     return rules, checks
+
+
+def _span(low: Any, high: Any, names: set[str], unit: str) -> str:
+    """``low to high``, ``at least low`` or ``at most high`` (with the unit, if any)."""
+    if low is not None and high is not None:
+        return f"{_named(low, names)} to {_named(high, names)}{unit}"
+    if low is not None:
+        return f"at least {_named(low, names)}{unit}"
+    return f"at most {_named(high, names)}{unit}"
 
 
 def _unit(annotation: Any, place: str) -> str:
