@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from devhost import DevHost
+from tests.integration.services import PrivateAzurite
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -165,70 +165,16 @@ def keyless_http_host() -> Iterator[DevHost]:
         yield running
 
 
-AZURITE = REPO / "tools" / "azurite" / "node_modules" / ".bin" / "azurite"
-DEV_ACCOUNT = "devstoreaccount1"
-DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-class PrivateAzurite:
-    """An Azurite of one test's own on spare ports, which the test may kill or freeze
-    (never the machine's shared one on 10000-10002)."""
-
-    def __init__(self, location: Path) -> None:
-        if not AZURITE.exists():
-            pytest.fail(f"Azurite is not installed at {AZURITE}: run make services", False)
-        blob, queue, table = self.ports = (free_port(), free_port(), free_port())
-        self.connection = (
-            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{blob}/{DEV_ACCOUNT};"
-            f"QueueEndpoint=http://127.0.0.1:{queue}/{DEV_ACCOUNT};"
-            f"TableEndpoint=http://127.0.0.1:{table}/{DEV_ACCOUNT};"
-        )
-        location.mkdir(parents=True, exist_ok=True)
-        self.location = location
-        self.start()
-
-    def start(self) -> None:
-        """Start it (again, after kill: same ports, same stored data)."""
-        blob, queue, table = self.ports
-        self.process = subprocess.Popen(
-            [
-                str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-                "--location", str(self.location), "--blobPort", str(blob), "--queuePort",
-                str(queue), "--tablePort", str(table), "--blobHost", "127.0.0.1",
-                "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_until(lambda: port_open(queue), timeout=30, what="the private Azurite")
-
-    def stop(self) -> None:
-        """A clean stop: Azurite writes its data down first, so start() finds it again."""
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def freeze(self) -> None:
-        """It keeps its ports, so connections open, but it answers nothing."""
-        self.process.send_signal(signal.SIGSTOP)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.kill()
-
-
 @pytest.fixture
-def private_azurite(tmp_path: Path) -> Iterator[PrivateAzurite]:
-    azurite = PrivateAzurite(tmp_path / "azurite")
+def private_azurite() -> Iterator[PrivateAzurite]:
+    """An Azurite of one test's own on spare ports, which the test may stop, kill or
+    freeze (never the machine's shared one on 10000-10002)."""
+    azurite = PrivateAzurite()
+    azurite.start()
     try:
         yield azurite
     finally:
-        azurite.close()
+        azurite.destroy()
 
 
 class CliHost:

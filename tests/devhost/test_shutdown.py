@@ -25,16 +25,14 @@ from devhost.__main__ import parse_args
 from devhost.shutdown import CLOSE_MARGIN, DEFAULT_GRACE, GRACE_SETTING
 from tests.devhost.conftest import (
     BLOCKING_APP,
-    DEV_ACCOUNT,
-    DEV_KEY,
     NEVER,
     NO_KEYS,
     CliHost,
-    PrivateAzurite,
     Queues,
     port_open,
     wait_until,
 )
+from tests.integration.services import DEV_ACCOUNT, DEV_KEY, PrivateAzurite
 
 # How long past the grace period a subprocess may take to be gone (it needs ~0.5 s).
 EXIT_MARGIN = 3.0

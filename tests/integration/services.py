@@ -18,6 +18,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -233,10 +234,23 @@ class PrivateAzurite:
         wait_for(lambda: all(_port_open(port) for port in self.ports), "private Azurite")
 
     def stop(self) -> None:
+        """A clean stop: Azurite writes its data down first, so start() finds it again."""
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)  # frozen ones too
             self.process.terminate()
             self.process.wait(timeout=20)
             self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def freeze(self) -> None:
+        """It keeps its ports, so connections open, but it answers nothing."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
 
     def destroy(self) -> None:
         self.stop()

@@ -19,7 +19,8 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared.repositories.queue_rest import RETRIES, QueueSender
 from tests.conftest import TestRun
-from tests.devhost.conftest import DEV_ACCOUNT, DEV_KEY, free_port
+from tests.devhost.conftest import free_port
+from tests.integration.services import DEV_ACCOUNT, DEV_KEY
 
 CREATED = (
     b'<?xml version="1.0" encoding="utf-8"?><QueueMessagesList><QueueMessage>'
