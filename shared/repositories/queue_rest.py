@@ -67,37 +67,40 @@ class SentMessage:
     pop_receipt: str
 
 
-class _SharedKey:
-    """The Queue service's Shared Key (HMAC-SHA256 of the canonical request)."""
+class SharedKey:
+    """An account's key: signs the canonical text of a request, each service's own."""
 
     def __init__(self, account_name: str, account_key: str) -> None:
         self.account_name = account_name
         self._key = base64.b64decode(account_key)
 
-    def header(self, method: str, path: str, headers: dict[str, str]) -> str:
-        """The ``Authorization`` value of a request without query parameters."""
-        canonical_headers = "".join(
-            f"{name}:{headers[name]}\n" for name in sorted(headers) if name.startswith("x-ms-")
-        )
-        to_sign = "\n".join(
-            [
-                method,
-                "",  # Content-Encoding
-                "",  # Content-Language
-                headers.get("content-length", ""),
-                "",  # Content-MD5
-                headers.get("content-type", ""),
-                "",  # Date (x-ms-date is sent instead)
-                "",  # If-Modified-Since
-                "",  # If-Match
-                "",  # If-None-Match
-                "",  # If-Unmodified-Since
-                "",  # Range
-                canonical_headers + f"/{self.account_name}{path}",
-            ]
-        )
+    def authorization(self, to_sign: str) -> str:
         digest = hmac.new(self._key, to_sign.encode("utf-8"), hashlib.sha256).digest()
         return f"SharedKey {self.account_name}:{base64.b64encode(digest).decode()}"
+
+
+def _queue_text(account: str, method: str, path: str, headers: dict[str, str]) -> str:
+    """What the Queue service signs for a request without query parameters."""
+    canonical_headers = "".join(
+        f"{name}:{headers[name]}\n" for name in sorted(headers) if name.startswith("x-ms-")
+    )
+    return "\n".join(
+        [
+            method,
+            "",  # Content-Encoding
+            "",  # Content-Language
+            headers.get("content-length", ""),
+            "",  # Content-MD5
+            headers.get("content-type", ""),
+            "",  # Date (x-ms-date is sent instead)
+            "",  # If-Modified-Since
+            "",  # If-Match
+            "",  # If-None-Match
+            "",  # If-Unmodified-Since
+            "",  # Range
+            canonical_headers + f"/{account}{path}",
+        ]
+    )
 
 
 class TokenHeader:
@@ -187,20 +190,20 @@ class RestClient:
         credential: Any = service.credential
         named = getattr(credential, "named_key", None)  # tables: AzureNamedKeyCredential
         if hasattr(credential, "account_key"):  # queues: StorageSharedKeyCredential
-            self._account: tuple[str, str] | None = (
-                credential.account_name,
-                credential.account_key,
-            )
+            self._key: SharedKey | None = SharedKey(credential.account_name, credential.account_key)
         elif named is not None:
-            self._account = (named.name, named.key)
+            self._key = SharedKey(named.name, named.key)
         else:
-            self._account = None
+            self._key = None
         self._token = TokenHeader(credential) if hasattr(credential, "get_token") else None
-        if self._account is None and self._token is None:
+        if self._key is None and self._token is None:
             raise ValueError("the client has neither an account key nor a token credential")
         self._http = pool_manager(url.scheme, connect_timeout, read_timeout, max_connections)
 
-    def _bearer(self) -> str:
+    def _authorization(self, to_sign: Callable[[str], str]) -> str:
+        """Shared Key over the service's text (``to_sign(account)``), else the bearer token."""
+        if self._key is not None:
+            return self._key.authorization(to_sign(self._key.account_name))
         assert self._token is not None
         return self._token.header()
 
@@ -220,7 +223,6 @@ class QueueSender(RestClient):
         max_connections: int = 16,
     ) -> None:
         super().__init__(service, connect_timeout, read_timeout, max_connections)
-        self._key = _SharedKey(*self._account) if self._account else None
 
     def send(self, queue_name: str, text: str) -> SentMessage:
         """Put one message (its text as stored, e.g. base64) on ``queue_name``."""
@@ -234,8 +236,8 @@ class QueueSender(RestClient):
                 "x-ms-date": formatdate(usegmt=True),
                 "x-ms-version": self._version,
             }
-            values["authorization"] = (
-                self._key.header("POST", path, values) if self._key else self._bearer()
+            values["authorization"] = self._authorization(
+                lambda account: _queue_text(account, "POST", path, values)
             )
             return values
 

@@ -22,9 +22,6 @@ connection failures tried again at once, twice.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import re
 import uuid
@@ -74,25 +71,10 @@ def odata_json(entity: Mapping[str, Any]) -> str:
     return json.dumps(document)
 
 
-class _SharedKey:
-    """The Table service's Shared Key: verb, MD5, type, date, resource."""
-
-    def __init__(self, account_name: str, account_key: str) -> None:
-        self.account_name = account_name
-        self._key = base64.b64decode(account_key)
-
-    def header(self, path: str, headers: Mapping[str, str]) -> str:
-        to_sign = "\n".join(
-            [
-                "POST",
-                "",
-                headers["content-type"],
-                headers["x-ms-date"],
-                f"/{self.account_name}{path}",
-            ]
-        )
-        digest = hmac.new(self._key, to_sign.encode("utf-8"), hashlib.sha256).digest()
-        return f"SharedKey {self.account_name}:{base64.b64encode(digest).decode()}"
+def _table_text(account: str, path: str, headers: Mapping[str, str]) -> str:
+    """What the Table service signs: verb, MD5, type, date, resource."""
+    resource = f"/{account}{path}"
+    return "\n".join(["POST", "", headers["content-type"], headers["x-ms-date"], resource])
 
 
 class TransactionSender(RestClient):
@@ -107,7 +89,6 @@ class TransactionSender(RestClient):
         max_connections: int = 16,
     ) -> None:
         super().__init__(service, connect_timeout, read_timeout, max_connections)
-        self._key = _SharedKey(*self._account) if self._account else None
 
     def insert(self, table: str, entities: Sequence[Mapping[str, Any]]) -> None:
         """Insert the entities (one partition, at most 100) in one transaction, or raise."""
@@ -123,8 +104,8 @@ class TransactionSender(RestClient):
                 "x-ms-date": formatdate(usegmt=True),
                 "x-ms-version": self._version,
             }
-            values["authorization"] = (
-                self._key.header(path, values) if self._key else self._bearer()
+            values["authorization"] = self._authorization(
+                lambda account: _table_text(account, path, values)
             )
             return values
 
