@@ -94,7 +94,7 @@ class ArchiveRepository:
         self.table_prefix = prefix
         self._service = table_service_client(connection, **client_options)
         # The hot path (insert transactions) skips the SDK's multipart machinery.
-        self._transactions = TransactionSender(self._service)
+        self._transactions = TransactionSender(self._service, connect_timeout=5, read_timeout=30)
         self._clients: dict[str, TableClient] = {}
         self._created: set[str] = set()
         self._lock = threading.Lock()

@@ -48,7 +48,6 @@ from azure.core.exceptions import (
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-    from azure.storage.queue import QueueServiceClient
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 TOKEN_RENEWAL_SECONDS = 300
@@ -181,8 +180,14 @@ class RestClient:
     built for the same connection (so both always agree)."""
 
     def __init__(
-        self, service: Any, connect_timeout: float, read_timeout: float, max_connections: int
+        self,
+        service: Any,
+        *,
+        connect_timeout: float = 3,
+        read_timeout: float = 10,
+        max_connections: int = 16,
     ) -> None:
+        """``service``: the SDK's QueueServiceClient or TableServiceClient."""
         url = urlsplit(service.url)
         self._origin = f"{url.scheme}://{url.netloc}"
         self._base_path = url.path.rstrip("/")
@@ -213,16 +218,6 @@ class RestClient:
 
 class QueueSender(RestClient):
     """Sends messages to the queues of one account (thread-safe; one pool per sender)."""
-
-    def __init__(
-        self,
-        service: QueueServiceClient,
-        *,
-        connect_timeout: float = 3,
-        read_timeout: float = 10,
-        max_connections: int = 16,
-    ) -> None:
-        super().__init__(service, connect_timeout, read_timeout, max_connections)
 
     def send(self, queue_name: str, text: str) -> SentMessage:
         """Put one message (its text as stored, e.g. base64) on ``queue_name``."""

@@ -36,7 +36,7 @@ from azure.core.exceptions import HttpResponseError
 from shared.repositories.queue_rest import RestClient, post, refusal
 
 if TYPE_CHECKING:
-    from azure.data.tables import TableServiceClient
+    pass
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3})")
 _ERROR_CODE = re.compile(rb'"code"\s*:\s*"([^"]+)"')
@@ -79,16 +79,6 @@ def _table_text(account: str, path: str, headers: Mapping[str, str]) -> str:
 
 class TransactionSender(RestClient):
     """Sends insert transactions to the tables of one account (thread-safe)."""
-
-    def __init__(
-        self,
-        service: TableServiceClient,
-        *,
-        connect_timeout: float = 5,
-        read_timeout: float = 30,
-        max_connections: int = 16,
-    ) -> None:
-        super().__init__(service, connect_timeout, read_timeout, max_connections)
 
     def insert(self, table: str, entities: Sequence[Mapping[str, Any]]) -> None:
         """Insert the entities (one partition, at most 100) in one transaction, or raise."""
