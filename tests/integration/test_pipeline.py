@@ -307,6 +307,8 @@ def test_postgres_down_waits_while_the_archive_carries_on(
         POSTGRES_DSN="postgresql://postgres@127.0.0.1:1/nowhere",
         POSTGRES_TIMEOUT_SECONDS="1",
         SINK_RETRY_DELAYS="1",
+        # A message this host holds when it stops comes back when its lease ends: soon.
+        DEVHOST_MESSAGE_LEASE_SECONDS="15",
     )
     events = [f.quiz_attempt() for _ in range(3)]
     with running_host(app_dir, environ) as down:
