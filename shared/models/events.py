@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
+import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -89,9 +89,13 @@ def _storable(value: str) -> str:
     return value
 
 
+# Unicode's control characters (category Cc): C0, DEL and C1.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _name(value: str) -> str:
     """An identifier-like string (section, question id): no control characters at all."""
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
     return _storable(value)
 
@@ -106,6 +110,31 @@ def _storable_json(value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _storable_json(item)
+
+
+_T = TypeVar("_T")
+
+
+class cached(Generic[_T]):
+    """``functools.cached_property`` without Python 3.11's class-wide lock.
+
+    3.11's holds one lock per property for every instance, so threads working
+    on different events wait on each other (seen as lock waits in the host's
+    profile); 3.12 dropped it. Computing a value twice in a race is harmless
+    here: the values are pure functions of a frozen event.
+    """
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> _T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value: _T = self.compute(instance)
+        instance.__dict__[self.name] = value
+        return value
 
 
 Id = Annotated[uuid.UUID, Field(description="UUID")]
@@ -175,7 +204,7 @@ Answers = Annotated[
 class ActivityEvent(BaseModel):
     """Fields every event has."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached,))
 
     # The field holding the event time and the one naming the acting user.
     time_field: ClassVar[str]
@@ -213,7 +242,7 @@ class ActivityEvent(BaseModel):
                 ids.append(value)
         return tuple(ids)
 
-    @cached_property
+    @cached
     def canonical(self) -> str:
         """The event's content without its id, in one canonical JSON form."""
         return json.dumps(
@@ -223,7 +252,7 @@ class ActivityEvent(BaseModel):
             ensure_ascii=False,
         )
 
-    @cached_property
+    @cached
     def content_digest(self) -> str:
         """A fingerprint of the content: two versions of one event_id differ in it (SPEC 13)."""
         return hashlib.sha256(self.canonical.encode()).hexdigest()[:32]

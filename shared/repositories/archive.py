@@ -59,8 +59,8 @@ _OPTIONS: dict[str, dict[str, Any]] = {
 ALREADY_THERE = "EntityAlreadyExists"
 # How often a group is written again after finding some of its entities there
 # already (another instance racing with the same events); each round takes
-# what is still missing, so a third failure means something else is wrong.
-_CREATE_ROUNDS = 3
+# what is still missing, so a fourth failure means something else is wrong.
+_CREATE_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -162,16 +162,24 @@ class ArchiveRepository:
     def _create_chunk(self, table: str, entities: list[dict[str, Any]]) -> list[Conflict]:
         """Create a group of one partition; what is there already is compared, not replaced."""
         conflicts: list[Conflict] = []
-        for _ in range(_CREATE_ROUNDS):
+        for attempt in range(_CREATE_ROUNDS):
             try:
                 self._submit(table, "create", entities)
                 return conflicts
             except HttpResponseError as exc:
-                # One entity: ResourceExistsError; a transaction: its error code.
+                # One entity: ResourceExistsError; a transaction: its error code
+                # and the index of the operation that met an existing entity.
                 exists = isinstance(exc, ResourceExistsError)
                 if not exists and getattr(exc, "error_code", None) != ALREADY_THERE:
                     raise
-            there = self._digests(table, entities)
+                index = 0 if exists else getattr(exc, "operation_index", None)
+            # The first time, only the entity the service named is known to be
+            # there (a re-sent event among new ones): one point read. Again, or
+            # unnamed: most are likely there (a redelivered message): one query.
+            if attempt == 0 and index is not None and 0 <= index < len(entities):
+                there = self._digest(table, entities[index])
+            else:
+                there = self._digests(table, entities)
             missing = []
             for entity in entities:
                 if entity["RowKey"] not in there:
@@ -185,6 +193,16 @@ class ArchiveRepository:
                 return conflicts
             entities = missing
         raise RuntimeError(f"archive entities in {table} kept colliding; retrying the message")
+
+    def _digest(self, table: str, entity: dict[str, Any]) -> dict[str, str | None]:
+        """The content digest of the entity, if it exists (a point read)."""
+        try:
+            found = self._client(table).get_entity(
+                entity["PartitionKey"], entity["RowKey"], select=["RowKey", "content_digest"]
+            )
+        except ResourceNotFoundError:
+            return {}
+        return {entity["RowKey"]: found.get("content_digest")}
 
     def _digests(self, table: str, entities: list[dict[str, Any]]) -> dict[str, str | None]:
         """The content digests of those of the entities that exist: queries naming

@@ -141,6 +141,8 @@ def _failure(what: str, status: int, data: bytes) -> HttpResponseError | None:
     code = _ERROR_CODE.search(data or b"")
     index = _INDEX.search(data or b"")
     where = f" (operation {index.group(1).decode()})" if index else ""
-    return refusal(
+    error = refusal(
         f"{what}: transaction refused{where}", status, code.group(1).decode() if code else ""
     )
+    error.operation_index = int(index.group(1)) if index else None  # type: ignore[attr-defined]
+    return error

@@ -102,9 +102,10 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 
 @dataclass
 class Validated:
-    events: list[ActivityEvent] = field(default_factory=list)  # unique, to be queued
+    events: list[ActivityEvent] = field(default_factory=list)  # unique and new, to be queued
     event_ids: list[str] = field(default_factory=list)  # every accepted position
     rejected: list[Rejection] = field(default_factory=list)
+    resent: int = 0  # accepted retries of events queued before, not queued again
 
 
 Refusal = Callable[[ActivityEvent], FieldError | None]
@@ -132,8 +133,8 @@ def validate_events(
     ``refuse`` says why the caller may not send a valid event (SPEC 10: a
     person sends only their own); ``first_versions`` tells which event ids are
     already recorded, and with what content (SPEC 13: a second, different
-    version is refused; the same content again is a harmless retry). Such
-    events are rejected like invalid ones.
+    version is refused, rejected like an invalid event; the same content again
+    is a harmless retry, accepted and not queued a second time).
     """
     checked: list[tuple[int, ActivityEvent | Rejection]] = []
     for index, raw in enumerate(raw_events):
@@ -164,7 +165,12 @@ def validate_events(
             continue
         if earlier is None:
             seen[item.event_id] = item
-            result.events.append(item)
+            if first is None:
+                result.events.append(item)
+            else:
+                # A retry of an event already recorded: Redis holds its digest only
+                # once it was queued durably, so it is accepted, not queued again.
+                result.resent += 1
         result.event_ids.append(str(item.event_id))
     return result
 

@@ -147,6 +147,68 @@ def test_a_redelivered_message_of_many_users_is_compared_and_kept(
     }
 
 
+def one_students_progress(count: int) -> tuple[str, list[ActivityEvent]]:
+    """``count`` progress events of one student, a second apart (one partition)."""
+    student = f.new_id()
+    return student, [
+        event(
+            f.lesson_progress(
+                student_id=student, last_accessed_at=f.iso(OCTOBER + timedelta(seconds=i))
+            )
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def digest_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often the archive read digests: point reads and whole-chunk queries."""
+    calls = {"point": 0, "chunk": 0}
+    point, chunk = ArchiveRepository._digest, ArchiveRepository._digests
+
+    def count_point(self: ArchiveRepository, table: str, entity: Any) -> Any:
+        calls["point"] += 1
+        return point(self, table, entity)
+
+    def count_chunk(self: ArchiveRepository, table: str, entities: Any) -> Any:
+        calls["chunk"] += 1
+        return chunk(self, table, entities)
+
+    monkeypatch.setattr(ArchiveRepository, "_digest", count_point)
+    monkeypatch.setattr(ArchiveRepository, "_digests", count_chunk)
+    return calls
+
+
+def test_an_existing_event_among_new_ones_costs_one_point_read(
+    archive: ArchiveRepository, digest_reads: dict[str, int]
+) -> None:
+    """The refusal names the existing entity: it alone is read, the rest sent again."""
+    student, models = one_students_progress(30)
+    changed = event(models[20].model_dump(mode="json") | {"video_watch_time": 7})
+    archive.archive_events([models[20]], RECEIVED)
+
+    written, conflicts = archive.archive_events([*models[:20], changed, *models[21:]], RECEIVED)
+
+    assert written == 30
+    assert [c.event_id for c in conflicts] == [str(models[20].event_id)]
+    assert digest_reads == {"point": 1, "chunk": 0}
+    assert archive.count_entities() == 30
+    [kept] = [r for r in archive.read_user(student) if r["event_id"] == str(changed.event_id)]
+    assert kept["event"]["video_watch_time"] == models[20].video_watch_time  # type: ignore[attr-defined]
+
+
+def test_a_redelivered_chunk_is_read_with_queries_after_one_point_read(
+    archive: ArchiveRepository, digest_reads: dict[str, int]
+) -> None:
+    _, models = one_students_progress(30)
+    archive.archive_events(models, RECEIVED)
+
+    assert archive.archive_events(models, RECEIVED) == (30, [])
+
+    assert digest_reads == {"point": 1, "chunk": 1}
+    assert archive.count_entities() == 30
+
+
 def test_a_second_version_of_an_event_keeps_the_first_and_is_reported(
     archive: ArchiveRepository, tables: TableServiceClient
 ) -> None:
@@ -192,15 +254,7 @@ def test_a_long_post_is_split_across_properties_and_reassembled(
 def test_250_events_of_one_user_take_3_transactions(
     archive: ArchiveRepository, count_transactions: list[int]
 ) -> None:
-    student = f.new_id()
-    models = [
-        event(
-            f.lesson_progress(
-                student_id=student, last_accessed_at=f.iso(OCTOBER + timedelta(seconds=i))
-            )
-        )
-        for i in range(250)
-    ]
+    student, models = one_students_progress(250)
 
     assert archive.archive_events(models, RECEIVED) == (250, [])
 

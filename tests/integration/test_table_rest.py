@@ -68,6 +68,7 @@ def test_an_existing_entity_fails_the_whole_transaction_naming_it(
         sender.insert(table.table_name, [entity("c"), entity("b", other="x")])
     assert (refused.value.status_code, refused.value.error_code) == (409, "EntityAlreadyExists")  # type: ignore[attr-defined]
     assert "(operation 1)" in str(refused.value)
+    assert refused.value.operation_index == 1  # type: ignore[attr-defined]
     assert sorted(e["RowKey"] for e in table.list_entities()) == ["a", "b"]  # atomic: no "c"
 
 

@@ -102,6 +102,47 @@ def test_reused_event_id_with_other_content_is_rejected() -> None:
     assert validated.rejected[0].errors[0].field == "event_id"
 
 
+def test_a_retry_of_a_recorded_event_is_accepted_and_not_queued_again() -> None:
+    recorded, changed, new = f.quiz_attempt(), f.quiz_attempt(), f.lesson_progress()
+    digests = {
+        event_adapter.validate_python(raw).event_id: event_adapter.validate_python(
+            raw
+        ).content_digest
+        for raw in (recorded, changed)
+    }
+    sink, applied = RecordingSink(), list[Any]()
+
+    def record(events: list[Any], at: datetime) -> bool:
+        applied.extend(events)
+        return True
+
+    result = ingest(
+        body({"events": [recorded, changed | {"score": 1.0}, new, recorded]}),
+        "application/json",
+        sink,
+        on_queued=record,
+        first_versions=lambda ids: {i: digests[i] for i in ids if i in digests},
+    )
+    ids = [recorded["event_id"], new["event_id"], recorded["event_id"]]
+    assert [str(i) for i in result.event_ids] == ids
+    assert [r.index for r in result.rejected] == [1]  # the second version
+    queued = [e for payload, _ in sink.sent for e in parse_envelope(payload).events]
+    assert [str(e.event_id) for e in queued] == [new["event_id"]]
+    assert [str(e.event_id) for e in applied] == [new["event_id"]]
+
+
+def test_a_request_of_retries_only_queues_nothing() -> None:
+    recorded = event_adapter.validate_python(f.feedback())
+    sink = RecordingSink()
+    result = ingest(
+        body(recorded.model_dump(mode="json")),
+        "application/json",
+        sink,
+        first_versions=lambda ids: {ids[0]: recorded.content_digest},
+    )
+    assert (result.accepted, result.rejected, sink.sent) == (1, [], [])
+
+
 def _events(n: int, content_chars: int) -> list[Any]:
     return [
         event_adapter.validate_python(f.forum_activity(content="é" * content_chars))
