@@ -13,7 +13,10 @@ aiohttp over loopback:
     ``QueueClient.send_message`` to the two queues by 8 threads (the size of
     the app's send pool), with no HTTP and no validation. HTTP and raw take
     turns in time slices (H, R, R, H, ...; ``--slices``), so both see the same
-    shared Azurite and machine load.
+    shared Azurite and machine load. Each side's slices also record the CPU the
+    whole machine spent (host, PostgreSQL, Redis, Azurite and this load
+    generator): per event, the floor's over the app's is the most ingest can
+    reach of the floor when the machine's cores, not waiting, are the bound.
 
 Then, in this process, it times ``shared.services.ingest.ingest`` itself with
 the real ``EventQueue`` (the same Azurite queues) on the same kind of
@@ -33,9 +36,11 @@ import base64
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +59,7 @@ from scripts.benchlib import (
     log,
     median,
     percentile,
+    stores_cpu_by_store,
     tree_cpu_seconds,
 )
 from scripts.eventgen import Config, batches, generate
@@ -157,6 +163,26 @@ def raw_sends(
     return seconds, sum(c for c, _ in done), sum(m for _, m in done), consumed
 
 
+@dataclass
+class Phase:
+    """One request size's HTTP and raw slices: results and the CPU they cost."""
+
+    http: LoadResult = field(default_factory=LoadResult)
+    raw: tuple[float, int, int] = (0.0, 0, 0)  # seconds, events, messages
+    host_cpu: float = 0.0  # the local host's processes, HTTP slices
+    # Every process doing the work (host, stores, this load generator), per side.
+    machine_cpu: dict[str, Counter[str]] = field(
+        default_factory=lambda: {"http": Counter(), "raw": Counter()}
+    )
+
+
+def machine_cpu_seconds(host_pid: int) -> Counter[str]:
+    """CPU seconds so far of the host, each store and this process (the load generator)."""
+    return Counter(
+        {"host": tree_cpu_seconds(host_pid), **stores_cpu_by_store(), "load": time.process_time()}
+    )
+
+
 def interleaved(
     resources: BenchResources,
     url: str,
@@ -166,17 +192,18 @@ def interleaved(
     slices: int,
     label: str,
     host_pid: int,
-) -> tuple[LoadResult, tuple[float, int, int], float]:
+) -> Phase:
     """HTTP ingest and the raw floor in alternating time slices (H, R, R, H, H, R, ...),
-    so that both see the same shared Azurite and machine load. Also returns the
-    host process's CPU seconds during the HTTP slices."""
+    so that both see the same shared Azurite and machine load; with the host's CPU
+    seconds during the HTTP slices and the whole machine's during each side's."""
     prepared = prepare(bodies)
-    http = LoadResult()
+    phase = Phase()
+    http = phase.http
     raw_seconds, raw_events, raw_messages = 0.0, 0, 0
     h = r = 0
-    host_cpu = 0.0
     for index in range(2 * slices):
         http_turn = index % 4 in (0, 3)
+        machine_before = machine_cpu_seconds(host_pid)
         if http_turn and h < len(bodies):
             cpu_before = tree_cpu_seconds(host_pid)
             part = http_load(
@@ -186,9 +213,10 @@ def interleaved(
                 max_seconds=seconds / slices,
                 label=f"{label} slice {index // 2 + 1}/{slices}",
             )
-            host_cpu += tree_cpu_seconds(host_pid) - cpu_before
+            phase.host_cpu += tree_cpu_seconds(host_pid) - cpu_before
             http.add(part)
             h += part.consumed
+            phase.machine_cpu["http"].update(machine_cpu_seconds(host_pid) - machine_before)
         elif not http_turn and r < len(prepared):
             took, events, messages, consumed = raw_sends(
                 resources, prepared[r:], concurrency, seconds / slices
@@ -197,7 +225,9 @@ def interleaved(
             raw_events += events
             raw_messages += messages
             r += consumed
-    return http, (raw_seconds, raw_events, raw_messages), host_cpu
+            phase.machine_cpu["raw"].update(machine_cpu_seconds(host_pid) - machine_before)
+    phase.raw = (raw_seconds, raw_events, raw_messages)
+    return phase
 
 
 def realtime_cost(
@@ -291,14 +321,13 @@ def bench(args: argparse.Namespace) -> int:
             url = f"{host.base_url}/api/v1/events"
             # Warm-up: queue and container creation, imports, connections.
             http_load(url, single[:20], concurrency=4, max_seconds=30, label="warm-up")
-            raw: dict[str, tuple[float, int, int]] = {}
-            host_cpu: dict[str, float] = {}
+            phases: dict[str, Phase] = {}
             for label, bodies in (
                 ("1-event requests", single[20:]),
                 (f"{args.batch_size}-event requests", batch),
             ):
                 log(f"{label}: {len(bodies)} requests max, {args.seconds:.0f} s max, each way")
-                results[label], raw[label], host_cpu[label] = interleaved(
+                phases[label] = interleaved(
                     resources,
                     url,
                     bodies,
@@ -308,6 +337,7 @@ def bench(args: argparse.Namespace) -> int:
                     label,
                     host.pid,
                 )
+                results[label] = phases[label].http
             one, five, _ = load_average()
             print(f"load average after the HTTP phases: {one:.2f} (1 min), {five:.2f} (5 min)")
         cost = {
@@ -320,7 +350,7 @@ def bench(args: argparse.Namespace) -> int:
     print(f"HTTP ingest through devhost --no-queues --no-timers, {args.concurrency} connections")
     for label, result in results.items():
         report_http(label, result)
-        cpu = host_cpu[label]
+        cpu = phases[label].host_cpu
         print(
             f"    host process CPU: {cpu / max(result.requests, 1) * 1000:.1f} ms per request, "
             f"{cpu / result.elapsed:.2f} cores busy on average"
@@ -329,13 +359,30 @@ def bench(args: argparse.Namespace) -> int:
         "(0) raw floor, time slices alternated with the HTTP ones: the same envelopes, "
         "send_message to the 2 ingest queues, no HTTP/validation"
     )
-    for label, (seconds, covered, messages) in raw.items():
+    for label, phase in phases.items():
+        seconds, covered, messages = phase.raw
         rate = covered / seconds
         print(
             f"{label}: {covered} events, {messages} messages in {seconds:.1f} s -> "
             f"{rate:,.0f} events/s ({messages / seconds:,.0f} messages/s); "
             f"HTTP ingest reaches {results[label].events_per_second / rate:.2f} of it"
         )
+    print(
+        "machine CPU per 1,000 events (host + PostgreSQL, Redis, Azurite + this load "
+        "generator), each side's own slices:"
+    )
+    for label, phase in phases.items():
+        sides = {"HTTP ingest": ("http", phase.http.accepted), "raw floor": ("raw", phase.raw[1])}
+        per_event = {}
+        for name, (side, events) in sides.items():
+            spent = phase.machine_cpu[side]
+            per_event[name] = spent.total() / max(events, 1)
+            parts = ", ".join(
+                f"{part} {seconds / max(events, 1) * 1e6:,.0f}" for part, seconds in spent.items()
+            )
+            print(f"{label}, {name}: {per_event[name] * 1e6:,.0f} ms ({parts})")
+        bound = per_event["raw floor"] / per_event["HTTP ingest"]
+        print(f"{label}: on a CPU-bound machine ingest can reach at most {bound:.2f} of the floor")
     batch_result = results[f"{args.batch_size}-event requests"]
     verdict = "met" if batch_result.events_per_second >= 5_000 else "MISSED"
     print(

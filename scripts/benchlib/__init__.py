@@ -33,6 +33,7 @@ from scripts.benchlib.report import (
     percentile,
     process_cpu_seconds,
     progress,
+    stores_cpu_by_store,
     stores_cpu_seconds,
     tree_cpu_seconds,
 )
@@ -55,6 +56,7 @@ __all__ = (
     "percentile",
     "process_cpu_seconds",
     "progress",
+    "stores_cpu_by_store",
     "stores_cpu_seconds",
     "tree_cpu_seconds",
 )

@@ -98,26 +98,33 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def stores_cpu_seconds() -> float:
-    """CPU seconds used so far by the machine's PostgreSQL, Redis and Azurite processes
-    (those alive now; a process that ended in between is not counted)."""
-    total = 0.0
+def stores_cpu_by_store() -> dict[str, float]:
+    """CPU seconds used so far by the machine's PostgreSQL, Redis and Azurite processes,
+    per store (those alive now; a process that ended in between is not counted)."""
+    totals = {"postgres": 0.0, "redis": 0.0, "azurite": 0.0}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
                 command = cmdline.read().replace(b"\0", b" ")
-            if not (
-                command.startswith((b"postgres", b"/usr/lib/postgresql"))
-                or b"redis-server" in command
-                or b"azurite" in command
-            ):
+            if command.startswith((b"postgres", b"/usr/lib/postgresql")):
+                store = "postgres"
+            elif b"redis-server" in command:
+                store = "redis"
+            elif b"azurite" in command:
+                store = "azurite"
+            else:
                 continue
-            total += process_cpu_seconds(int(entry))
+            totals[store] += process_cpu_seconds(int(entry))
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+    return totals
+
+
+def stores_cpu_seconds() -> float:
+    """CPU seconds used so far by the machine's PostgreSQL, Redis and Azurite processes."""
+    return sum(stores_cpu_by_store().values())
 
 
 def median(values: Sequence[float]) -> float:

@@ -25,24 +25,22 @@ local live = ARGV[5] == '1'
 -- -1 asks the caller to load the set from PostgreSQL first (Redis was flushed).
 if live and redis.call('EXISTS', K.tombstones_loaded()) == 0 then return {-1, {}} end
 local conflicts = {}
+local bucket_end = nil  -- set once an event is counted in the bucket
 
--- Order-independent merges of one hash field.
-local function keep_min(key, field, value)
-  if value == nil or value == cjson.null then return end
-  local cur = redis.call('HGET', key, field)
-  if not cur or value < cur then redis.call('HSET', key, field, value) end
+-- Order-independent merges of one hash field: the value to store, given the
+-- one stored (false when none), or nil to leave it.
+local function keep_min(cur, value)
+  if value == nil or value == cjson.null then return nil end
+  if not cur or value < cur then return value end
 end
-local function keep_max(key, field, value)
-  if value == nil or value == cjson.null then return end
-  local cur = redis.call('HGET', key, field)
-  if not cur or value > cur then redis.call('HSET', key, field, value) end
+local function keep_max(cur, value)
+  if value == nil or value == cjson.null then return nil end
+  if not cur or value > cur then return value end
 end
-local function keep_max_number(key, field, value)
-  local cur = redis.call('HGET', key, field)
-  if not cur or tonumber(value) > tonumber(cur) then redis.call('HSET', key, field, value) end
+local function keep_max_number(cur, value)
+  if not cur or tonumber(value) > tonumber(cur) then return value end
 end
-local function union(key, field, items)
-  local cur = redis.call('HGET', key, field)
+local function union(cur, items)
   local seen, out = {}, {}
   for _, list in ipairs({cur and cjson.decode(cur) or {}, items}) do
     for _, item in ipairs(list) do
@@ -50,18 +48,19 @@ local function union(key, field, items)
     end
   end
   table.sort(out)
-  if #out == 0 then
-    redis.call('HSET', key, field, '[]')
-  else
-    redis.call('HSET', key, field, cjson.encode(out))
-  end
+  if #out == 0 then return '[]' end
+  return cjson.encode(out)
 end
 -- A view's version (its ETag): starts from the server clock in microseconds,
 -- so a version never repeats across a flush, and grows with every change.
 -- A rebuild from PostgreSQL is the same view again, not a change: no bump.
+-- Once per view and call: the script is atomic, so one bump covers every change it makes.
+local bumped = {}
 local function bump(view, id, ttl)
   if not live then return end
   local vkey = K.version(view, id)
+  if bumped[vkey] then return end
+  bumped[vkey] = true
   if redis.call('EXISTS', vkey) == 0 then
     local now = redis.call('TIME')
     redis.call('SET', vkey, now[1] .. string.format('%06d', tonumber(now[2])))
@@ -69,9 +68,21 @@ local function bump(view, id, ttl)
   redis.call('INCR', vkey)
   redis.call('EXPIRE', vkey, ttl)
 end
--- Merge an event's fields into the owner's ``{owner}|{field}`` fields of a hash, by rule.
+-- Merge an event's fields into the owner's ``{owner}|{field}`` fields of a hash,
+-- by rule: one read of them all, one write of those that change.
 local function merge_fields(key, owner, f, rules)
-  for _, rule in ipairs(rules) do rule[2](key, owner .. '|' .. rule[1], f[rule[1]]) end
+  local names = {}
+  for i, rule in ipairs(rules) do names[i] = owner .. '|' .. rule[1] end
+  local current = redis.call('HMGET', key, unpack(names))
+  local changes = {}
+  for i, rule in ipairs(rules) do
+    local value = rule[2](current[i], f[rule[1]])
+    if value ~= nil then
+      changes[#changes + 1] = names[i]
+      changes[#changes + 1] = value
+    end
+  end
+  if #changes > 0 then redis.call('HSET', key, unpack(changes)) end
 end
 local progress_rules = {{'started_at', keep_min}, {'completed_at', keep_min},
   {'progress_percent', keep_max_number}, {'video_watch_time', keep_max_number},
@@ -186,15 +197,24 @@ local function claim(event_id, kind, f)
   end
   local ckey = K.bucket(bucket)
   redis.call('HINCRBY', ckey, 'events|' .. kind, 1)
-  redis.call('ZADD', K.buckets(), f.bucket_end, bucket)
+  bucket_end = f.bucket_end
   return ckey
+end
+
+-- Whether a user is erased, asked once per user and call.
+local erased = {}
+local function is_erased(user)
+  if erased[user] == nil then
+    erased[user] = redis.call('SISMEMBER', K.tombstones(), redis.sha1hex(user)) == 1
+  end
+  return erased[user]
 end
 
 -- One event: nothing if it names an erased user or was applied before ('' in a
 -- rebuild: no claim, no counting); else its view updates. 1 when applied.
 local function apply(event_id, kind, f)
   for _, u in ipairs(f.users) do
-    if redis.call('SISMEMBER', K.tombstones(), redis.sha1hex(u)) == 1 then return 0 end
+    if is_erased(u) then return 0 end
   end
   local ckey = nil
   if event_id ~= '' then
@@ -210,6 +230,8 @@ local applied = 0
 for _, e in ipairs(events) do
   applied = applied + apply(live and e[1] or '', e[2], e[3])
 end
+-- The bucket is due for roll-up at its end (once per call: one bucket per call).
+if bucket_end then redis.call('ZADD', K.buckets(), bucket_end, bucket) end
 return {applied, conflicts}
 """
 
