@@ -169,7 +169,6 @@ class Phase:
 
     http: LoadResult = field(default_factory=LoadResult)
     raw: tuple[float, int, int] = (0.0, 0, 0)  # seconds, events, messages
-    host_cpu: float = 0.0  # the local host's processes, HTTP slices
     # Every process doing the work (host, stores, this load generator), per side.
     machine_cpu: dict[str, Counter[str]] = field(
         default_factory=lambda: {"http": Counter(), "raw": Counter()}
@@ -194,8 +193,8 @@ def interleaved(
     host_pid: int,
 ) -> Phase:
     """HTTP ingest and the raw floor in alternating time slices (H, R, R, H, H, R, ...),
-    so that both see the same shared Azurite and machine load; with the host's CPU
-    seconds during the HTTP slices and the whole machine's during each side's."""
+    so that both see the same shared Azurite and machine load; with the CPU seconds
+    of each process doing the work (the host's among them) during each side's slices."""
     prepared = prepare(bodies)
     phase = Phase()
     http = phase.http
@@ -205,7 +204,6 @@ def interleaved(
         http_turn = index % 4 in (0, 3)
         machine_before = machine_cpu_seconds(host_pid)
         if http_turn and h < len(bodies):
-            cpu_before = tree_cpu_seconds(host_pid)
             part = http_load(
                 url,
                 bodies[h:],
@@ -213,7 +211,6 @@ def interleaved(
                 max_seconds=seconds / slices,
                 label=f"{label} slice {index // 2 + 1}/{slices}",
             )
-            phase.host_cpu += tree_cpu_seconds(host_pid) - cpu_before
             http.add(part)
             h += part.consumed
             phase.machine_cpu["http"].update(machine_cpu_seconds(host_pid) - machine_before)
@@ -350,7 +347,7 @@ def bench(args: argparse.Namespace) -> int:
     print(f"HTTP ingest through devhost --no-queues --no-timers, {args.concurrency} connections")
     for label, result in results.items():
         report_http(label, result)
-        cpu = phases[label].host_cpu
+        cpu = phases[label].machine_cpu["http"]["host"]
         print(
             f"    host process CPU: {cpu / max(result.requests, 1) * 1000:.1f} ms per request, "
             f"{cpu / result.elapsed:.2f} cores busy on average"

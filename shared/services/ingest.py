@@ -105,7 +105,6 @@ class Validated:
     events: list[ActivityEvent] = field(default_factory=list)  # unique and new, to be queued
     event_ids: list[str] = field(default_factory=list)  # every accepted position
     rejected: list[Rejection] = field(default_factory=list)
-    resent: int = 0  # accepted retries of events queued before, not queued again
 
 
 Refusal = Callable[[ActivityEvent], FieldError | None]
@@ -165,12 +164,10 @@ def validate_events(
             continue
         if earlier is None:
             seen[item.event_id] = item
+            # A retry of an event already recorded is accepted, not queued again:
+            # Redis holds its digest only once it was queued durably.
             if first is None:
                 result.events.append(item)
-            else:
-                # A retry of an event already recorded: Redis holds its digest only
-                # once it was queued durably, so it is accepted, not queued again.
-                result.resent += 1
         result.event_ids.append(str(item.event_id))
     return result
 
