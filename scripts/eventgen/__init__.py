@@ -35,7 +35,6 @@ from __future__ import annotations
 from scripts.eventgen.classroom import Classroom, ForumPost, Learner
 from scripts.eventgen.model import (
     DEFAULT_MIX,
-    EVENT_TYPES,
     SECTION_NAMES,
     Config,
     Event,
@@ -48,7 +47,6 @@ from scripts.eventgen.world import World
 
 __all__ = (
     "DEFAULT_MIX",
-    "EVENT_TYPES",
     "SECTION_NAMES",
     "Classroom",
     "Config",

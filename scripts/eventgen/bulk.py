@@ -54,7 +54,6 @@ from scripts.eventgen.model import (
     CO_TEACHER_JOINS_MINUTES,
     CONTINUE_LESSON,
     ESSAY,
-    EVENT_TYPES,
     FEEDBACK_SCORE,
     FEEDBACK_TEXTS,
     FEEDBACK_TYPES,
@@ -89,6 +88,7 @@ from scripts.eventgen.model import (
     busy_hours,
 )
 from scripts.eventgen.world import World
+from shared.models.events import EVENT_TYPES
 
 # What only the bulk generator needs (the stream's timing emerges from its steps).
 CATALOGUE_SHARE = 0.02  # the catalogue is created in this first share of the window

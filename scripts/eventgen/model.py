@@ -16,17 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from shared.models.events import EVENT_TYPES
+
 Event = dict[str, Any]
 T = TypeVar("T")
 
-EVENT_TYPES = (
-    "lesson_progress",
-    "quiz_attempt",
-    "forum_activity",
-    "content_activity",
-    "feedback",
-    "live_class_engagement",
-)
 
 # Share of each event type in the stream; learners generate most of it.
 DEFAULT_MIX: Mapping[str, float] = {
