@@ -38,6 +38,7 @@ import json
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from scripts.benchlib import (
     http_load,
     latency_summary,
     log,
-    stores_cpu_seconds,
+    stores_cpu_by_store,
     tree_cpu_seconds,
 )
 from scripts.benchlib.floors import (
@@ -210,7 +211,7 @@ def bench(args: argparse.Namespace) -> int:
     with resources, DevhostProcess(resources, queues=True, timers=False) as host:
         url = f"{host.base_url}/api/v1/events"
         ingest_done = threading.Event()
-        host_cpu, stores_cpu = tree_cpu_seconds(host.pid), stores_cpu_seconds()
+        host_cpu, stores_before = tree_cpu_seconds(host.pid), Counter(stores_cpu_by_store())
         state = Watch(unique=unique, start=time.perf_counter())
         watcher = threading.Thread(
             target=watch, args=(resources, state, args.interval, ingest_done), daemon=True
@@ -228,7 +229,9 @@ def bench(args: argparse.Namespace) -> int:
             state.stop.set()
             watcher.join(timeout=30)
         host_cpu = tree_cpu_seconds(host.pid) - host_cpu
-        stores_cpu = stores_cpu_seconds() - stores_cpu
+        by_store = Counter(stores_cpu_by_store())
+        by_store.subtract(stores_before)
+        stores_cpu = by_store.total()
         service = QueueServiceClient.from_connection_string(resources.storage)
         try:
             poison = {name: queue_length(service, f"{name}-poison") for name in resources.queues}
@@ -264,10 +267,11 @@ def bench(args: argparse.Namespace) -> int:
         return 1
     total = max(state.ledger_done, state.archive_drained or state.archive_done)
     print(f"total {total:.1f} s: {unique / total:,.0f} unique events/s end to end")
+    stores = ", ".join(f"{name} {cpu / unique * 1e6:,.0f} us" for name, cpu in by_store.items())
     print(
         f"CPU per unique event: host {host_cpu / unique * 1e6:,.0f} us "
         f"({host_cpu:.1f} s, {host_cpu / total:.2f} cores busy on average), "
-        f"stores {stores_cpu / unique * 1e6:,.0f} us ({stores_cpu:.1f} s)"
+        f"stores {stores_cpu / unique * 1e6:,.0f} us ({stores_cpu:.1f} s: {stores})"
     )
     if args.no_floor:
         return 0
